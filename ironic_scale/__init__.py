@@ -1,0 +1,1 @@
+"""ironic-scale: run OpenStack Ironic power polling at 25,000 nodes."""

@@ -1,0 +1,1 @@
+"""Measure what a power poll costs: native sessions against ipmitool and ipmipower."""

@@ -1,0 +1,175 @@
+"""The one ``ironic-scale`` command; each subcommand lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+
+from ironic_scale.sim.behaviour import Behaviour, Latency, parse_duration
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction between 0 and 1")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _latency(text: str) -> Latency:
+    try:
+        return Latency.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _add_sim_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="serve a fleet of simulated BMCs until stopped",
+                       description="Serve COUNT IPMI 2.0 BMCs over UDP on loopback. Prints one "
+                                   "'ready:' line when every BMC listens, counters at exit.")
+    p.add_argument("--count", type=_positive_int, default=100, help="number of BMCs (default 100)")
+    p.add_argument("--address", default="127.1.0.1",
+                   help="first loopback address; one BMC per address (default 127.1.0.1)")
+    p.add_argument("--port", type=int, default=623, help="UDP port (default 623)")
+    p.add_argument("--per-port", action="store_true",
+                   help="put every BMC on --address, on consecutive ports from --port")
+    p.add_argument("--username", default="admin")
+    p.add_argument("--password", default="password")
+    p.add_argument("--power", choices=("on", "off"), default="off", help="initial host power")
+    p.add_argument("--latency", type=_latency, default=Latency(),
+                   help="reply delay: 5ms, uniform:1ms:10ms, normal:20ms:5ms or exp:10ms")
+    p.add_argument("--loss", type=_fraction, default=0.0, help="fraction of requests dropped")
+    p.add_argument("--dead-fraction", type=_fraction, default=0.0,
+                   help="fraction of BMCs that never answer (marked in the inventory)")
+    p.add_argument("--slow-fraction", type=_fraction, default=0.0,
+                   help="fraction of BMCs that answer after --slow-latency")
+    p.add_argument("--slow-latency", type=_latency, default=Latency("fixed", 2.0))
+    p.add_argument("--session-slots", type=_positive_int, default=8,
+                   help="concurrent sessions a BMC allows (real BMCs: 4-15; default 8)")
+    p.add_argument("--session-timeout", type=_duration, default=60.0,
+                   help="idle time before a session is freed (default 60s)")
+    p.add_argument("--settle", type=_duration, default=0.0,
+                   help="time a power action takes to show in the status (default 0)")
+    p.add_argument("--processes", type=_positive_int, default=None,
+                   help="worker processes (default: as few as the open-files limit allows)")
+    p.add_argument("--seed", type=int, default=0, help="seed for dead/slow picks, loss and jitter")
+    p.add_argument("--run-dir", help="where sockets and the inventory go (default: a new temp dir)")
+    p.add_argument("--inventory", help="inventory path (default RUN_DIR/inventory.jsonl)")
+    p.add_argument("--control", help="control socket path (default RUN_DIR/control.sock)")
+    p.add_argument("--duration", type=_duration, help="stop by itself after this long")
+    p.add_argument("--counters-json", help="also write the final counters to this file")
+    p.set_defaults(func=_sim_run)
+
+
+def _sim_run(args: argparse.Namespace) -> int:
+    from ironic_scale.sim import supervisor
+
+    behaviour = Behaviour(latency=args.latency, loss=args.loss, session_slots=args.session_slots,
+                          session_timeout=args.session_timeout, settle=args.settle)
+    plan = supervisor.FleetPlan(
+        count=args.count, base_address=args.address, port=args.port, per_port=args.per_port,
+        username=args.username, password=args.password, power=args.power,
+        dead_fraction=args.dead_fraction, slow_fraction=args.slow_fraction,
+        behaviour=behaviour, processes=args.processes, seed=args.seed)
+    plan.slow_behaviour = behaviour.changed(latency=str(args.slow_latency))
+    run_dir = args.run_dir or tempfile.mkdtemp(prefix="ironic-scale-sim-")
+    os.makedirs(run_dir, exist_ok=True)
+    return supervisor.run(plan, run_dir,
+                          args.inventory or os.path.join(run_dir, "inventory.jsonl"),
+                          args.control or os.path.join(run_dir, "control.sock"),
+                          args.duration, args.counters_json)
+
+
+def _add_sim_ctl(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ctl", help="read counters or inject faults into a running fleet")
+    p.add_argument("--control", required=True, help="the fleet's control socket")
+    p.add_argument("op", choices=("counters", "state", "set", "power", "reboot", "stop"))
+    p.add_argument("addresses", nargs="*",
+                   help="BMCs as ADDRESS:PORT (none: every BMC, for set and reboot)")
+    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
+                   help="for set: latency, loss, dead, session_slots, settle, session_timeout, "
+                        "boot_flag_timeout, username, password")
+    p.add_argument("--state", choices=("on", "off"), help="for power")
+    p.add_argument("--downtime", type=_duration, default=0.0, help="for reboot")
+    p.set_defaults(func=_sim_ctl)
+
+
+def _sim_ctl(args: argparse.Namespace) -> int:
+    from ironic_scale.sim.control import SimControl
+
+    ctl = SimControl(args.control)
+    targets = args.addresses or None
+    if args.op == "counters":
+        out = ctl.counters()
+    elif args.op == "state":
+        if len(args.addresses) != 1:
+            raise ValueError("state takes exactly one ADDRESS:PORT")
+        out = ctl.state(args.addresses[0])
+    elif args.op == "set":
+        knobs = {}
+        for kv in args.knob:
+            name, sep, value = kv.partition("=")
+            if not sep:
+                raise ValueError(f"--knob {kv!r} is not NAME=VALUE")
+            knobs[name] = value.lower() in ("1", "true", "yes") if name == "dead" else value
+        out = {"changed": ctl.set(targets, **knobs)}
+    elif args.op == "power":
+        if not args.state or not targets:
+            raise ValueError("power needs --state on|off and at least one ADDRESS:PORT")
+        out = {"changed": ctl.power(targets, args.state)}
+    elif args.op == "reboot":
+        out = {"changed": ctl.reboot(targets, args.downtime)}
+    else:
+        out = ctl.stop()
+    print(json.dumps(out, indent=1, sort_keys=True))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ironic-scale", description="Tools for running OpenStack Ironic at 25,000 nodes.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sim = sub.add_parser("sim", help="the BMC fleet simulator").add_subparsers(
+        dest="sim_command", required=True)
+    _add_sim_run(sim)
+    _add_sim_ctl(sim)
+    from ironic_scale.bench.cli import add_bench
+
+    add_bench(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from ironic_scale.sim.control import ControlError
+    from ironic_scale.sim.fleet import StartupError
+
+    try:
+        return args.func(args)
+    except (StartupError, ControlError, ValueError, OSError) as e:
+        print(f"ironic-scale {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

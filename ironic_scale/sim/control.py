@@ -1,0 +1,65 @@
+"""The simulator's control channel: JSON lines over a Unix socket.
+
+Tests, benchmarks and ``ironic-scale sim ctl`` use it to read counters and to
+inject faults (dead BMCs, latency, loss, BMC reboots, out-of-band power).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+
+class ControlError(RuntimeError):
+    """The simulator refused or failed a control request."""
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return (json.dumps(message) + "\n").encode()
+
+
+class SimControl:
+    """Blocking client for a running simulator's control socket."""
+
+    def __init__(self, path: str, timeout: float = 30.0):
+        self.path = path
+        self.timeout = timeout
+
+    def request(self, op: str, **args: Any) -> dict[str, Any]:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(self.timeout)
+            try:
+                s.connect(self.path)
+            except OSError as e:
+                raise ControlError(f"cannot reach the simulator at {self.path}: {e.strerror}") from None
+            s.sendall(encode({"op": op, **args}))
+            with s.makefile("rb") as f:
+                line = f.readline()
+        if not line:
+            raise ControlError(f"the simulator at {self.path} closed the connection")
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            raise ControlError(reply.get("error", "unknown error"))
+        return reply
+
+    def counters(self) -> dict[str, Any]:
+        return self.request("counters")["counters"]
+
+    def set(self, addresses: list[str] | None = None, **knobs: Any) -> int:
+        """Change behaviour knobs (or ``username``/``password``); None means all BMCs."""
+        return self.request("set", addresses=addresses, knobs=knobs)["changed"]
+
+    def power(self, addresses: list[str], state: str) -> int:
+        """Change host power out of band, as someone at the machine would."""
+        return self.request("power", addresses=addresses, state=state)["changed"]
+
+    def reboot(self, addresses: list[str] | None, downtime: float = 0.0) -> int:
+        """Reboot BMCs: all their sessions vanish; silent for ``downtime`` s."""
+        return self.request("reboot", addresses=addresses, downtime=downtime)["changed"]
+
+    def state(self, address: str) -> dict[str, Any]:
+        return self.request("state", address=address)["state"]
+
+    def stop(self) -> dict[str, Any]:
+        return self.request("stop")["counters"]

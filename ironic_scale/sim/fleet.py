@@ -1,0 +1,219 @@
+"""One simulator process: many BMC sockets on one asyncio (epoll) loop.
+
+Sockets are registered with ``loop.add_reader`` rather than asyncio datagram
+transports: a transport costs a protocol object, a coroutine and a buffer per
+endpoint, which for 12,000 endpoints doubles start-up time and memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import os
+import random
+import resource
+import socket
+import time
+from collections import Counter
+from typing import Any
+
+from ironic_scale.sim.behaviour import Behaviour
+from ironic_scale.sim.bmc import Bmc
+from ironic_scale.sim.control import encode
+from ironic_scale.sim.inventory import Endpoint
+
+SWEEP_INTERVAL = 1.0  # seconds between idle-session sweeps
+
+
+class StartupError(RuntimeError):
+    """A one-line reason the fleet cannot start (address in use, no fds...)."""
+
+
+def raise_fd_limit() -> int:
+    """Lift the soft open-files limit to the hard one; return the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def cpu_seconds() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+class Fleet:
+    """The BMCs of one process, their sockets, and their control requests."""
+
+    def __init__(self, endpoints: list[Endpoint], behaviour: Behaviour, slow: Behaviour,
+                 seed: int):
+        self.counters: Counter = Counter()
+        self.rng = random.Random(seed)
+        self.bmcs: dict[str, Bmc] = {}
+        for ep in endpoints:
+            b = slow if ep.slow else behaviour
+            if ep.dead:
+                b = b.changed(dead=True)
+            self.bmcs[ep.key] = Bmc(ep.key, ep.username, ep.password, b, self.counters, self.rng,
+                                    power_on=ep.power == "on")
+        self.endpoints = endpoints
+        self.sockets: list[socket.socket] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stopped = asyncio.Event()
+        self.started = time.monotonic()
+
+    # -- sockets ---------------------------------------------------------------
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        for ep in self.endpoints:
+            try:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            except OSError as e:
+                if e.errno in (errno.EMFILE, errno.ENFILE):
+                    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+                    raise StartupError(
+                        f"out of file descriptors after {len(self.sockets)} endpoints "
+                        f"(limit {limit} per process): use more --processes") from None
+                raise
+            try:
+                sock.setblocking(False)
+                sock.bind((ep.address, ep.port))
+            except OSError as e:
+                sock.close()
+                hint = {errno.EADDRINUSE: " (is another simulator or ipmi_sim running?)",
+                        errno.EACCES: " (ports below 1024 need root: use --port 6230)",
+                        errno.EADDRNOTAVAIL: " (only 127.0.0.0/8 is served)"}.get(e.errno, "")
+                raise StartupError(f"cannot listen on {ep.key}: {e.strerror}{hint}") from None
+            self.sockets.append(sock)
+            loop.add_reader(sock.fileno(), self._readable, sock, self.bmcs[ep.key])
+        loop.call_later(SWEEP_INTERVAL, self._sweep)
+
+    def _readable(self, sock: socket.socket, bmc: Bmc) -> None:
+        now = time.monotonic()
+        while True:
+            try:
+                data, peer = sock.recvfrom(4096)
+            except BlockingIOError:
+                return
+            except OSError:
+                self.counters["drop.recv_error"] += 1
+                return
+            b = bmc.behaviour
+            if b.dead or now < bmc.down_until:
+                self.counters["drop.dead"] += 1
+                continue
+            if b.loss and self.rng.random() < b.loss:
+                self.counters["drop.loss"] += 1
+                continue
+            reply = bmc.handle(data, peer, now)
+            if reply is None:
+                continue
+            delay = b.latency.sample(self.rng) if b.latency.a else 0.0
+            if delay:
+                self.loop.call_later(delay, self._send, sock, reply, peer)
+            else:
+                self._send(sock, reply, peer)
+
+    def _send(self, sock: socket.socket, reply: bytes, peer: tuple[str, int]) -> None:
+        try:
+            sock.sendto(reply, peer)
+            self.counters["replies"] += 1
+        except OSError:
+            self.counters["drop.send_error"] += 1
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        for bmc in self.bmcs.values():
+            if bmc.sessions:
+                bmc.expire_sessions(now)
+        self.loop.call_later(SWEEP_INTERVAL, self._sweep)
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            self.loop.remove_reader(sock.fileno())
+            sock.close()
+        self.sockets.clear()
+
+    # -- control ---------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters of this process, for the control channel and the exit report."""
+        return {
+            "endpoints": len(self.bmcs),
+            "live_sessions": sum(len(b.sessions) for b in self.bmcs.values()),
+            "cpu_seconds": cpu_seconds(),
+            "rss_bytes": rss_bytes(),
+            **self.counters,
+        }
+
+    def _targets(self, addresses: list[str] | None) -> list[Bmc]:
+        if addresses is None:
+            return list(self.bmcs.values())
+        missing = [a for a in addresses if a not in self.bmcs]
+        if missing:
+            raise ValueError(f"no simulated BMC at {', '.join(missing[:5])}")
+        return [self.bmcs[a] for a in addresses]
+
+    def control(self, req: dict[str, Any]) -> dict[str, Any]:
+        op, now = req.get("op"), time.monotonic()
+        if op == "counters":
+            return {"counters": self.snapshot()}
+        if op == "set":
+            knobs = dict(req.get("knobs") or {})
+            creds = {k: str(knobs.pop(k)) for k in ("username", "password") if k in knobs}
+            targets = self._targets(req.get("addresses"))
+            for bmc in targets:
+                if knobs:
+                    bmc.behaviour = bmc.behaviour.changed(**knobs)
+                for k, v in creds.items():
+                    setattr(bmc, k, v.encode())
+            return {"changed": len(targets)}
+        if op == "power":
+            if req.get("state") not in ("on", "off"):
+                raise ValueError("power state must be 'on' or 'off'")
+            targets = self._targets(req.get("addresses"))
+            for bmc in targets:
+                bmc.pending_power = None
+                bmc.power_on = req["state"] == "on"
+            return {"changed": len(targets)}
+        if op == "reboot":
+            targets = self._targets(req.get("addresses"))
+            for bmc in targets:
+                bmc.reboot_bmc(now, float(req.get("downtime") or 0))
+            return {"changed": len(targets)}
+        if op == "state":
+            (bmc,) = self._targets([req.get("address")])
+            return {"state": {
+                "power": "on" if bmc.is_powered(now) else "off",
+                "boot_flags": bytes(bmc.active_boot_flags(now)).hex(),
+                "boot_flag_clearing": bmc.boot_flag_clearing,
+                "last_boot_device": bmc.last_boot_device,
+                "sessions": len(bmc.sessions),
+                "power_actions": dict(bmc.power_actions),
+                "behaviour": bmc.behaviour.describe(),
+            }}
+        if op == "stop":
+            self.stopped.set()
+            return {"counters": self.snapshot()}
+        raise ValueError(f"unknown control op {op!r}")
+
+    async def serve_control(self, path: str) -> asyncio.AbstractServer:
+        async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                while line := await reader.readline():
+                    try:
+                        reply = {"ok": True, **self.control(json.loads(line))}
+                    except (ValueError, TypeError, KeyError) as e:
+                        reply = {"ok": False, "error": str(e)}
+                    writer.write(encode(reply))
+                    await writer.drain()
+            finally:
+                writer.close()
+        return await asyncio.start_unix_server(client, path)

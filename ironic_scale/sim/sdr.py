@@ -1,0 +1,108 @@
+"""A small Sensor Data Record repository: enough for `ipmitool sdr`, pyghmi and Ironic.
+
+Records follow IPMI v2.0 section 43 (full sensor 01h, compact sensor 02h,
+management controller locator 12h). Every simulated BMC shares them; only the
+readings depend on the host's power state.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sensor:
+    number: int
+    name: str
+    sensor_type: int  # table 42-3
+    unit: int  # table 43-15
+    m: int  # reading = (m * raw + b * 10**b_exp) * 10**r_exp
+    r_exp: int
+    raw_on: int  # raw reading with the host on
+    raw_off: int | None  # None: no reading while the host is off
+    thresholds: tuple[int, int, int, int, int, int]  # unr, uc, unc, lnr, lc, lnc (raw)
+    entity: int
+
+
+THRESHOLD_SENSORS = (
+    Sensor(0x01, "CPU Temp", 0x01, 1, 1, 0, 45, 24, (95, 90, 85, 0, 0, 5), 0x03),
+    Sensor(0x02, "System Fan 1", 0x04, 18, 60, 0, 90, None, (255, 250, 240, 0, 5, 10), 0x1D),
+    Sensor(0x03, "12V", 0x02, 4, 6, -2, 200, None, (230, 220, 215, 170, 180, 185), 0x07),
+)
+PSU_SENSOR_NUMBER = 0x04
+
+
+def _id_string(name: str) -> bytes:
+    raw = name.encode()[:16]
+    return bytes((0xC0 | len(raw),)) + raw
+
+
+def _full_record(record_id: int, s: Sensor) -> bytes:
+    unr, uc, unc, lnr, lc, lnc = s.thresholds
+    body = bytes((
+        0x20, 0x00, s.number,  # owner, LUN, sensor number
+        s.entity, 0x01,  # entity id, instance
+        0x7F, 0x68,  # initialisation, capabilities (thresholds readable+settable)
+        s.sensor_type, 0x01,  # threshold-based reading type
+    )) + struct.pack("<HHH", 0x7A95, 0x7A95, 0x3F3F) + bytes((
+        0x00, s.unit, 0x00, 0x00,  # unsigned analog; base unit; no modifier; linear
+        s.m & 0xFF, (s.m >> 2) & 0xC0, 0x00, 0x00, 0x00,  # M, tolerance, B, accuracy
+        (s.r_exp & 0x0F) << 4,  # R exponent, B exponent 0
+        0x07, s.raw_on, unc, lnc,  # analog flags; nominal, normal max/min
+        0xFF, 0x00,  # sensor max / min reading
+        unr, uc, unc, lnr, lc, lnc,
+        0x02, 0x02, 0x00, 0x00, 0x00,  # hysteresis +/-, reserved, OEM
+    )) + _id_string(s.name)
+    return struct.pack("<HBBB", record_id, 0x51, 0x01, len(body)) + body
+
+
+def _psu_record(record_id: int) -> bytes:
+    body = bytes((
+        0x20, 0x00, PSU_SENSOR_NUMBER, 0x0A, 0x01,  # owner, LUN, number; power supply entity
+        0x67, 0x40, 0x08, 0x6F,  # init, caps, type power supply, sensor-specific
+    )) + struct.pack("<HHH", 0x0001, 0x0001, 0x0001) + bytes((
+        0xC0, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    )) + _id_string("PSU1 Status")
+    return struct.pack("<HBBB", record_id, 0x51, 0x02, len(body)) + body
+
+
+def _mc_locator(record_id: int) -> bytes:
+    body = bytes((0x20, 0x00, 0x00, 0x8F, 0, 0, 0, 0x2E, 0x01, 0x00)) + _id_string("BMC")
+    return struct.pack("<HBBB", record_id, 0x51, 0x12, len(body)) + body
+
+
+def _build() -> tuple[bytes, ...]:
+    records = [_full_record(i + 1, s) for i, s in enumerate(THRESHOLD_SENSORS)]
+    records.append(_psu_record(len(records) + 1))
+    records.append(_mc_locator(len(records) + 1))
+    return tuple(records)
+
+
+RECORDS = _build()  # record id N is RECORDS[N - 1]
+SENSORS = {s.number: s for s in THRESHOLD_SENSORS}
+
+
+def reading(number: int, powered: bool) -> bytes | None:
+    """Get Sensor Reading response data, or ``None`` for an unknown sensor."""
+    if number == PSU_SENSOR_NUMBER:
+        return bytes((0x00, 0xC0, 0x01, 0x80))  # presence detected
+    s = SENSORS.get(number)
+    if s is None:
+        return None
+    raw = s.raw_on if powered else s.raw_off
+    if raw is None:
+        return bytes((0x00, 0xE0, 0x00, 0x80))  # reading unavailable (bit 5)
+    unr, uc, unc, lnr, lc, lnc = s.thresholds
+    status = ((raw <= lnc) | (raw <= lc) << 1 | (raw <= lnr) << 2
+              | (raw >= unc) << 3 | (raw >= uc) << 4 | (raw >= unr) << 5)
+    return bytes((raw, 0xC0, status, 0x80))
+
+
+def thresholds(number: int) -> bytes | None:
+    """Get Sensor Thresholds response data: readable mask, then lnc..unr."""
+    s = SENSORS.get(number)
+    if s is None:
+        return None
+    unr, uc, unc, lnr, lc, lnc = s.thresholds
+    return bytes((0x3F, lnc, lc, lnr, unc, uc, unr))

@@ -36,19 +36,21 @@ class Latency:
     @classmethod
     def parse(cls, text: str | float) -> "Latency":
         """'5ms', 'uniform:1ms:10ms', 'normal:20ms:5ms' (mean, sd), 'exp:10ms' (mean)."""
-        if isinstance(text, (int, float)):
-            return cls("fixed", parse_duration(text))
-        kind, _, rest = text.partition(":")
-        args = [parse_duration(x) for x in rest.split(":")] if rest else []
-        if not rest:
-            return cls("fixed", parse_duration(kind))
+        usage = f"invalid latency {text!r}: use 5ms, uniform:LO:HI, normal:MEAN:SD or exp:MEAN"
+        kind, _, rest = str(text).partition(":")
+        try:
+            args = [parse_duration(x) for x in rest.split(":")] if rest else []
+            if not rest:
+                return cls("fixed", parse_duration(text))
+        except ValueError:
+            raise ValueError(usage) from None
         if kind == "uniform" and len(args) == 2 and args[0] <= args[1]:
             return cls(kind, *args)
         if kind == "normal" and len(args) == 2:
             return cls(kind, *args)
         if kind == "exp" and len(args) == 1:
             return cls(kind, args[0])
-        raise ValueError(f"invalid latency {text!r}: use 5ms, uniform:LO:HI, normal:MEAN:SD or exp:MEAN")
+        raise ValueError(usage)
 
     def sample(self, rng: random.Random) -> float:
         if self.kind == "fixed":

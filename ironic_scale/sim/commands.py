@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import socket
 import struct
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ironic_scale.sim import crypto, sdr, wire
 

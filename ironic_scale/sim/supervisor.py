@@ -130,7 +130,7 @@ class Supervisor:
                 self.owner[ep.key] = i
         snapshots, deadline = [], time.monotonic() + START_TIMEOUT
         try:
-            for (proc, _), pipe in zip(self.workers, pipes):
+            for (proc, _), pipe in zip(self.workers, pipes, strict=True):
                 if not pipe.poll(max(0.0, deadline - time.monotonic())):
                     raise StartupError(f"a worker did not start within {START_TIMEOUT:.0f} s")
                 try:

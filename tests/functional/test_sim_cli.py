@@ -1,0 +1,70 @@
+"""The simulator command: clear one-line errors for bad input, and fleet scale."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from ironic_scale.sim.launcher import FleetFailed
+from tests.ipmi_clients import ipmipower, ipmipower_states
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ironic_scale.cli", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--address", "10.0.0.1"], "not on loopback"),
+    (["--loss", "2"], "not a fraction"),
+    (["--latency", "soon"], "invalid latency"),
+    (["--count", "0"], "must be at least 1"),
+    (["--count", "100000", "--processes", "1"], "need at least"),
+    (["--per-port", "--port", "65530", "--count", "10"], "exceed 65535"),
+])
+def test_bad_arguments_give_one_line_errors(args, message):
+    res = run_cli("sim", "run", "--duration", "1", *args)
+    assert res.returncode == 2
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_address_in_use_is_a_clear_error(fleet_factory):
+    first = fleet_factory(2)
+    with pytest.raises(FleetFailed, match="cannot listen on .*Address already in use"):
+        fleet_factory(2, "--address", first.endpoints[0].address)
+
+
+def test_ctl_reports_unknown_bmc(fleet_factory):
+    f = fleet_factory(1)
+    res = run_cli("sim", "ctl", "--control", f.control.path, "reboot", "127.0.0.99:623")
+    assert res.returncode == 2 and "no simulated BMC at 127.0.0.99:623" in res.stderr
+    res = run_cli("sim", "ctl", "--control", f.control.path, "counters")
+    assert res.returncode == 0 and '"endpoints": 1' in res.stdout
+
+
+def test_counters_are_reported_at_exit(fleet_factory):
+    f = fleet_factory(3)
+    ipmipower(f.endpoints, "--stat")
+    final = f.stop()
+    assert final["endpoints"] == 3
+    assert final["req.get_chassis_status"] == 3
+    assert final["login.ok"] == 3 and final["live_sessions"] == 0
+    out = f.proc.stdout.read()
+    assert "req.get_chassis_status" in out
+
+
+@pytest.mark.slow
+def test_fleet_of_5000_answers_a_sweep(fleet_factory):
+    f = fleet_factory(5000, "--processes", "2")
+    assert f.control.counters()["processes"] == 2
+    states: dict[str, str] = {}
+    for i in range(0, 5000, 1000):
+        states.update(ipmipower_states(ipmipower(f.endpoints[i : i + 1000], "--stat").stdout))
+    assert len(states) == 5000
+    assert set(states.values()) == {"off"}
+    counters = f.control.counters()
+    assert counters["req.get_chassis_status"] == 5000
+    assert counters["live_sessions"] == 0

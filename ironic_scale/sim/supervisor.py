@@ -16,6 +16,7 @@ import random
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -205,8 +206,11 @@ class Supervisor:
             return {"state": replies[0]["state"]}
         return {"changed": sum(r["changed"] for r in replies)}
 
-    async def serve(self, duration: float | None) -> dict[str, Any]:
-        """Serve the control socket until SIGTERM/SIGINT, ``stop`` or ``duration``."""
+    async def serve(self, duration: float | None, on_ready: Callable[[], None]) -> dict[str, Any]:
+        """Serve the control socket until SIGTERM/SIGINT, ``stop`` or ``duration``.
+
+        ``on_ready`` runs once the socket listens: only then may anyone be told.
+        """
         self.stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -227,6 +231,7 @@ class Supervisor:
                 writer.close()
 
         server = await asyncio.start_unix_server(client, self.control_path)
+        on_ready()
         await self.stopping.wait()
         server.close()
         if self.final is None:
@@ -261,10 +266,13 @@ def run(plan: FleetPlan, run_dir: str, inventory_path: str, control_path: str,
     sup = Supervisor(plan, run_dir, inventory_path, control_path)
     snapshots = sup.start()
     rss = sum(s["rss_bytes"] for s in snapshots)
-    print(f"ready: {plan.count} BMCs on {len(snapshots)} process(es) in {sup.startup_seconds:.1f} s, "
-          f"RSS {rss / 2**20:.0f} MiB; inventory {inventory_path}; control {control_path}",
-          flush=True)
-    final = asyncio.run(sup.serve(duration))
+
+    def ready() -> None:
+        print(f"ready: {plan.count} BMCs on {len(snapshots)} process(es) in "
+              f"{sup.startup_seconds:.1f} s, RSS {rss / 2**20:.0f} MiB; "
+              f"inventory {inventory_path}; control {control_path}", flush=True)
+
+    final = asyncio.run(sup.serve(duration, ready))
     if counters_json:
         with open(counters_json, "w") as f:
             json.dump(final, f, indent=1, sort_keys=True)

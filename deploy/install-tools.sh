@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install the real IPMI tools the tests and benchmarks compare against:
+# ipmitool, FreeIPMI (ipmipower) and OpenIPMI (ipmi_sim). Debian/Ubuntu only.
+set -euo pipefail
+missing=()
+command -v ipmitool >/dev/null || missing+=(ipmitool)
+command -v ipmipower >/dev/null || missing+=(freeipmi-tools)
+command -v ipmi_sim >/dev/null || missing+=(openipmi)
+[ ${#missing[@]} -eq 0 ] && exit 0
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "install-tools: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    as_root=(sudo)
+fi
+echo "install-tools: installing ${missing[*]}" >&2
+"${as_root[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import random
+import resource
 import subprocess
 import sys
 
 import pytest
 
 from ironic_scale.sim.launcher import FleetFailed
-from tests.ipmi_clients import ipmipower, ipmipower_states
+from tests.ipmi_clients import ipmipower, ipmipower_states, ipmitool
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -68,3 +70,32 @@ def test_fleet_of_5000_answers_a_sweep(fleet_factory):
     counters = f.control.counters()
     assert counters["req.get_chassis_status"] == 5000
     assert counters["live_sessions"] == 0
+
+
+def _low_fd_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))
+
+
+def test_open_files_limit_is_a_clear_error_and_auto_mode_splits():
+    res = subprocess.run(
+        [sys.executable, "-m", "ironic_scale.cli", "sim", "run", "--count", "500", "--processes", "1",
+         "--address", "127.12.0.1", "--duration", "1"],
+        capture_output=True, text=True, timeout=60, preexec_fn=_low_fd_limit)
+    assert res.returncode == 2
+    assert "500 BMCs need at least 4 processes (open-files limit allows 136 per process)" in res.stderr
+    res = subprocess.run(
+        [sys.executable, "-m", "ironic_scale.cli", "sim", "run", "--count", "500",
+         "--address", "127.12.0.1", "--duration", "0.5"],
+        capture_output=True, text=True, timeout=60, preexec_fn=_low_fd_limit)
+    assert res.returncode == 0, res.stderr
+    assert "ready: 500 BMCs on 4 process(es)" in res.stdout
+
+
+def test_per_port_mode_serves_every_port(fleet_factory):
+    port = random.randint(20000, 60000)
+    f = fleet_factory(3, "--per-port", "--port", str(port))
+    assert [e.port for e in f.endpoints] == [port, port + 1, port + 2]
+    assert len({e.address for e in f.endpoints}) == 1
+    for ep in f.endpoints:
+        res = ipmitool(ep, "chassis", "power", "status")
+        assert res.stdout.strip() == "Chassis Power is off", res.stderr

@@ -50,7 +50,7 @@ def dispatch(bmc: "Bmc", session: "Session | None", req: wire.Request, now: floa
         return req.response(wire.CC_INSUFFICIENT_PRIVILEGE)
     try:
         cc, data = fn(bmc, session, req.data, now)
-    except IndexError:
+    except (IndexError, struct.error):  # request data shorter than the command needs
         cc, data = wire.CC_REQ_DATA_LEN_INVALID, b""
     return req.response(cc, data)
 

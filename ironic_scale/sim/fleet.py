@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import logging
 import os
 import random
 import resource
@@ -23,6 +24,7 @@ from ironic_scale.sim.bmc import Bmc
 from ironic_scale.sim.control import encode
 from ironic_scale.sim.inventory import Endpoint
 
+LOG = logging.getLogger(__name__)
 SWEEP_INTERVAL = 1.0  # seconds between idle-session sweeps
 
 
@@ -112,7 +114,13 @@ class Fleet:
             if b.loss and self.rng.random() < b.loss:
                 self.counters["drop.loss"] += 1
                 continue
-            reply = bmc.handle(data, peer, now)
+            try:
+                reply = bmc.handle(data, peer, now)
+            except Exception:  # noqa: BLE001 - one bad packet must not cost the other BMCs
+                self.counters["drop.handler_error"] += 1
+                if self.counters["drop.handler_error"] == 1:
+                    LOG.exception("simulated BMC %s failed on a request; dropped", bmc.name)
+                continue
             if reply is None:
                 continue
             delay = b.latency.sample(self.rng) if b.latency.a else 0.0

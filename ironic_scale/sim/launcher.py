@@ -70,7 +70,10 @@ def start_fleet(count: int, args: Sequence[str] = (), timeout: float = 180.0,
     run_dir = run_dir or tempfile.mkdtemp(prefix="ironic-scale-sim-")
     cmd = [sys.executable, "-m", "ironic_scale.cli", "sim", "run", "--count", str(count),
            "--run-dir", run_dir, *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # stderr goes to a file: a pipe nobody drains would block the fleet once full.
+    stderr_path = os.path.join(run_dir, "stderr.log")
+    with open(stderr_path, "w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout
@@ -82,6 +85,7 @@ def start_fleet(count: int, args: Sequence[str] = (), timeout: float = 180.0,
         line = proc.stdout.readline()
         if not line:  # exited before becoming ready
             proc.wait()
-            raise FleetFailed(proc.stderr.read().strip() or f"simulator exited {proc.returncode}")
+            with open(stderr_path) as err:
+                raise FleetFailed(err.read().strip() or f"simulator exited {proc.returncode}")
     sel.close()
     return RunningFleet(proc, run_dir, line.strip())

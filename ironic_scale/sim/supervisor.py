@@ -80,7 +80,10 @@ class FleetPlan:
 def _worker(endpoints: list[Endpoint], plan: FleetPlan, seed: int, control_path: str,
             conn: Any) -> None:
     """Body of one worker process: bind, report ready (or why not), serve."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    # The parent decides when to stop, even when a signal hits the whole
+    # process group (timeout(1), systemd): it still needs our counters.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise_fd_limit()
     loop = asyncio.new_event_loop()
     fleet = Fleet(endpoints, plan.behaviour, plan.slow_behaviour or plan.behaviour, seed)
@@ -235,8 +238,14 @@ class Supervisor:
         await self.stopping.wait()
         server.close()
         if self.final is None:
+            replies = await asyncio.gather(
+                *(self._ask(i, {"op": "counters"}) for i in range(len(self.workers))),
+                return_exceptions=True)
+            lost = sum(isinstance(r, BaseException) for r in replies)
             self.final = self.merged_counters(
-                [r["counters"] for r in await self._fan_out({"op": "counters"})])
+                [r["counters"] for r in replies if not isinstance(r, BaseException)])
+            if lost:
+                self.final["workers_lost"] = lost
         await asyncio.gather(*(self._ask(i, {"op": "stop"}) for i in range(len(self.workers))),
                              return_exceptions=True)
         for proc, _ in self.workers:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
 import resource
+import signal
 import subprocess
 import sys
 
@@ -99,3 +101,19 @@ def test_per_port_mode_serves_every_port(fleet_factory):
     for ep in f.endpoints:
         res = ipmitool(ep, "chassis", "power", "status")
         assert res.stdout.strip() == "Chassis Power is off", res.stderr
+
+
+def test_sigterm_to_the_process_group_still_reports_counters(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ironic_scale.cli", "sim", "run", "--count", "2",
+         "--address", "127.13.0.1", "--run-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout.readline().startswith("ready:")
+        os.killpg(proc.pid, signal.SIGTERM)  # as timeout(1) or systemd would
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "endpoints" in out and "workers_lost" not in out

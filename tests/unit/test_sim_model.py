@@ -176,3 +176,21 @@ def test_inventory_round_trip_and_bad_line(tmp_path):
     path.write_text('{"address": "127.0.0.1"}\n')
     with pytest.raises(ValueError, match="inv.jsonl:1: bad inventory line"):
         inventory.read(path)
+
+
+@pytest.mark.parametrize("netfn,cmd,data", [
+    (0x06, 0x3C, b"\x01"),  # Close Session: 4-byte session id
+    (0x06, 0x3D, b"\xff\x01"),  # Get Session Info by id: 4-byte id
+    (0x0A, 0x23, b"\x00\x00\x01"),  # Get SDR: 6 bytes
+    (0x00, 0x08, b"\x05\x80"),  # Set Boot Options param 5: 5 data bytes
+    (0x00, 0x02, b""),  # Chassis Control: 1 byte
+])
+def test_short_requests_get_completion_code_c7(netfn, cmd, data):
+    from ironic_scale.sim import commands, crypto
+    from ironic_scale.sim.bmc import Session
+
+    bmc = make_bmc()
+    session = Session(1, 2, 1, crypto.SUITES[3], PEER, 0.0)
+    session.priv = session.max_priv = 4
+    msg = commands.dispatch(bmc, session, wire.Request.decode(request(netfn, cmd, data)), 0.0)
+    assert msg[6] == wire.CC_REQ_DATA_LEN_INVALID

@@ -12,7 +12,8 @@ import random
 import struct
 from collections import Counter
 
-from ironic_scale.sim import commands, crypto, wire
+from ironic_scale.rmcp import crypto, wire
+from ironic_scale.sim import commands
 from ironic_scale.sim.behaviour import Behaviour
 
 # Session states.
@@ -272,10 +273,9 @@ class Bmc:
         s.rm, s.role, s.username, s.rc = bytes(rm), role, bytes(uname), os.urandom(16)
         s.max_priv = min(s.max_priv, role & 0x0F) if s.max_priv else role & 0x0F
         s.state, s.last_seen = RAKP, now
-        signed = (struct.pack("<II", s.console_sid, sid) + s.rm + s.rc + self.guid
-                  + bytes((role, ulen)) + s.username)
-        body = (bytes((tag, 0, 0, 0)) + struct.pack("<I", s.console_sid) + s.rc + self.guid
-                + crypto.mac(s.suite, self.password, signed))
+        code = crypto.rakp2_code(s.suite, self.password, s.console_sid, sid, s.rm, s.rc, self.guid,
+                                 role, s.username)
+        body = bytes((tag, 0, 0, 0)) + struct.pack("<I", s.console_sid) + s.rc + self.guid + code
         return wire.encode_v20_clear(wire.PAYLOAD_RAKP2, body)
 
     def _rakp3(self, data: bytes, now: float) -> bytes | None:
@@ -296,8 +296,7 @@ class Bmc:
             del self.sessions[sid]
             self.counters["login.aborted_by_client"] += 1
             return None
-        signed = s.rc + struct.pack("<I", s.console_sid) + bytes((s.role, len(s.username))) + s.username
-        expected = crypto.mac(s.suite, self.password, signed)
+        expected = crypto.rakp3_code(s.suite, self.password, s.rc, s.console_sid, s.role, s.username)
         if data[8:] != expected:
             if s.state != ACTIVE:
                 del self.sessions[sid]
@@ -305,10 +304,10 @@ class Bmc:
             return refuse(RMCP_INVALID_ICV, s.console_sid)
         if s.state == ACTIVE:  # our RAKP4 was lost and the client retried
             return s.rakp4
-        sik = crypto.mac(s.suite, self.kg or self.password,
-                         s.rm + s.rc + bytes((s.role, len(s.username))) + s.username)
+        sik = crypto.session_integrity_key(s.suite, self.kg or self.password, s.rm, s.rc, s.role,
+                                           s.username)
         s.keys = crypto.SessionKeys(s.suite, sik)
-        icv = crypto.mac(s.suite, sik, s.rm + struct.pack("<I", sid) + self.guid)[: s.suite.icv_len]
+        icv = crypto.rakp4_icv(s.suite, sik, s.rm, sid, self.guid)
         s.state, s.last_seen = ACTIVE, now
         s.priv = min(2, s.max_priv)  # sessions start at User level (section 13.14)
         s.rakp4 = wire.encode_v20_clear(

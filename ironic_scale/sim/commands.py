@@ -12,7 +12,8 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ironic_scale.sim import crypto, sdr, wire
+from ironic_scale.rmcp import crypto, wire
+from ironic_scale.sim import sdr
 
 if TYPE_CHECKING:
     from ironic_scale.sim.bmc import Bmc, Session

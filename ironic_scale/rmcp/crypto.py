@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from ironic_scale.sim import wire
+from ironic_scale.rmcp import wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,35 @@ def match_suite(auth: int | None, integrity: int | None, conf: int | None) -> Ci
 
 def mac(suite: CipherSuite, key: bytes, data: bytes) -> bytes:
     return hmac.digest(key, data, suite.digest)
+
+
+# The four RAKP computations (IPMI v2.0 section 13.31). ``console_sid`` is the
+# remote console's session id (SIDm), ``bmc_sid`` the managed system's (SIDc);
+# ``role`` is the whole RAKP 1 role byte, name-only-lookup bit included.
+
+def rakp2_code(suite: CipherSuite, kuid: bytes, console_sid: int, bmc_sid: int, rm: bytes,
+               rc: bytes, guid: bytes, role: int, username: bytes) -> bytes:
+    """Key exchange authentication code of RAKP message 2, keyed by the password."""
+    return mac(suite, kuid, struct.pack("<II", console_sid, bmc_sid) + rm + rc + guid
+               + bytes((role, len(username))) + username)
+
+
+def rakp3_code(suite: CipherSuite, kuid: bytes, rc: bytes, console_sid: int, role: int,
+               username: bytes) -> bytes:
+    """Key exchange authentication code of RAKP message 3, keyed by the password."""
+    return mac(suite, kuid, rc + struct.pack("<I", console_sid) + bytes((role, len(username)))
+               + username)
+
+
+def session_integrity_key(suite: CipherSuite, kg: bytes, rm: bytes, rc: bytes, role: int,
+                          username: bytes) -> bytes:
+    """SIK; ``kg`` is the BMC key, or the password when none is set."""
+    return mac(suite, kg, rm + rc + bytes((role, len(username))) + username)
+
+
+def rakp4_icv(suite: CipherSuite, sik: bytes, rm: bytes, bmc_sid: int, guid: bytes) -> bytes:
+    """Integrity check value of RAKP message 4."""
+    return mac(suite, sik, rm + struct.pack("<I", bmc_sid) + guid)[: suite.icv_len]
 
 
 class SessionKeys:

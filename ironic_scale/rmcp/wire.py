@@ -86,6 +86,36 @@ class Request:
         return head + bytes((checksum(head),)) + body + bytes((checksum(body),))
 
 
+CONSOLE_ADDRESS = 0x81  # software id of a remote console (table 5-4)
+
+
+def encode_request(netfn: int, cmd: int, data: bytes, seq: int, rs_lun: int = 0,
+                   rs_addr: int = BMC_ADDRESS) -> bytes:
+    """A console's LAN request message (table 13-4)."""
+    head = bytes((rs_addr, (netfn << 2) | rs_lun))
+    body = bytes((CONSOLE_ADDRESS, (seq & 0x3F) << 2, cmd)) + data
+    return head + bytes((checksum(head),)) + body + bytes((checksum(body),))
+
+
+@dataclass(slots=True)
+class Response:
+    """One IPMI LAN response message, as a console receives it."""
+
+    netfn: int  # the response netfn (request netfn + 1)
+    seq: int
+    cmd: int
+    code: int
+    data: bytes
+
+    @classmethod
+    def decode(cls, msg: bytes) -> "Response":
+        if len(msg) < 8:
+            raise Malformed("IPMI response shorter than 8 bytes")
+        if checksum(msg[0:2]) != msg[2] or checksum(msg[3:-1]) != msg[-1]:
+            raise Malformed("bad IPMI response checksum")
+        return cls(msg[1] >> 2, msg[4] >> 2, msg[5], msg[6], bytes(msg[7:-1]))
+
+
 @dataclass(slots=True)
 class Packet:
     """An RMCP datagram with its session header parsed (tables 13-8 / 13-9)."""

@@ -1,0 +1,137 @@
+"""Typed IPMI commands over the engine: power, boot flags, device id, sensors.
+
+Each function is one or two requests; none logs in (the engine does that
+off the hot path) and none knows about Ironic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ironic_scale.ipmi import errors
+from ironic_scale.ipmi.credentials import BmcCredentials
+from ironic_scale.ipmi.engine import Engine
+
+NETFN_CHASSIS, NETFN_APP = 0x00, 0x06
+CONTROL = {"off": 0, "on": 1, "cycle": 2, "reset": 3, "diag": 4, "soft": 5}
+# Boot device selector values (bits 5:2 of boot flags byte 2, IPMI v2.0 table 28-14).
+BOOT_DEVICES = {"pxe": 0x1, "disk": 0x2, "safe": 0x3, "cdrom": 0x5, "bios": 0x6, "floppy": 0xF}
+BOOT_DEVICE_NAMES = {v: k for k, v in BOOT_DEVICES.items()}
+
+
+def get_power(engine: Engine, creds: BmcCredentials, timeout: float) -> bool:
+    """True when the host is on: one Get Chassis Status, one round trip."""
+    data = engine.call(creds, NETFN_CHASSIS, 0x01, b"", timeout)
+    if not data:
+        raise errors.IPMIError(f"empty Get Chassis Status answer from {creds.target}")
+    return bool(data[0] & 0x01)
+
+
+def chassis_control(engine: Engine, creds: BmcCredentials, action: str, timeout: float) -> None:
+    """off, on, cycle, reset, diag (NMI) or soft (ACPI shutdown)."""
+    engine.call(creds, NETFN_CHASSIS, 0x02, bytes((CONTROL[action],)), timeout)
+
+
+@dataclass(frozen=True)
+class BootFlags:
+    valid: bool
+    persistent: bool
+    efi: bool
+    device: str | None  # None: no override (BIOS default)
+
+    @classmethod
+    def decode(cls, data: bytes) -> "BootFlags":
+        selector = (data[1] >> 2) & 0x0F
+        return cls(bool(data[0] & 0x80), bool(data[0] & 0x40), bool(data[0] & 0x20),
+                   BOOT_DEVICE_NAMES.get(selector))
+
+
+def get_boot_flags(engine: Engine, creds: BmcCredentials, timeout: float) -> BootFlags:
+    """Get System Boot Options, parameter 5 (boot flags)."""
+    data = engine.call(creds, NETFN_CHASSIS, 0x09, b"\x05\x00\x00", timeout)
+    if len(data) < 7:
+        raise errors.IPMIError(f"short boot flags answer from {creds.target}")
+    return BootFlags.decode(data[2:7])
+
+
+def set_boot_flags(engine: Engine, creds: BmcCredentials, device: str, persistent: bool,
+                   efi: bool, timeout: float) -> None:
+    """Set System Boot Options, parameter 5: boot from ``device`` next (or always)."""
+    flags = 0x80 | (0x40 if persistent else 0) | (0x20 if efi else 0)
+    engine.call(creds, NETFN_CHASSIS, 0x08,
+                bytes((0x05, flags, BOOT_DEVICES[device] << 2, 0, 0, 0)), timeout)
+
+
+def disable_boot_flag_timeout(engine: Engine, creds: BmcCredentials, timeout: float) -> None:
+    """Parameter 3 = 0x08: the BMC keeps boot flags past its 60 s timeout.
+
+    The same bytes Ironic's ipmitool driver sends (``raw 0x00 0x08 0x03 0x08``).
+    """
+    engine.call(creds, NETFN_CHASSIS, 0x08, b"\x03\x08", timeout)
+
+
+@dataclass(frozen=True)
+class DeviceId:
+    device_id: int
+    firmware: str
+    ipmi_version: str
+    manufacturer_id: int
+    product_id: int
+
+
+def get_device_id(engine: Engine, creds: BmcCredentials, timeout: float) -> DeviceId:
+    data = engine.call(creds, NETFN_APP, 0x01, b"", timeout)
+    if len(data) < 11:
+        raise errors.IPMIError(f"short Get Device ID answer from {creds.target}")
+    return DeviceId(data[0], f"{data[2] & 0x7F}.{data[3]:02x}", f"{data[4] & 0x0F}.{data[4] >> 4}",
+                    int.from_bytes(data[6:9], "little"), int.from_bytes(data[9:11], "little"))
+
+
+class _PyghmiAdapter:
+    """Lets pyghmi's SDR decoder (pyghmi.ipmi.sdr) issue its requests through the engine."""
+
+    def __init__(self, engine: Engine, creds: BmcCredentials, timeout: float):
+        self.engine, self.creds, self.timeout = engine, creds, timeout
+
+    def raw_command(self, netfn: int, command: int, data: Any = (), rslun: int = 0,
+                    **_: Any) -> dict[str, Any]:
+        try:
+            rsp = self.engine.call(self.creds, netfn, command, bytes(data), self.timeout, rslun)
+        except errors.CommandFailed as e:
+            return {"netfn": netfn + 1, "command": command, "code": e.code, "data": b"",
+                    "error": str(e)}
+        return {"netfn": netfn + 1, "command": command, "code": 0, "data": bytearray(rsp)}
+
+    def get_event_constants(self) -> Any:
+        # pyghmi's generic tables (no vendor OEM extensions), as Command uses them.
+        from pyghmi.ipmi.private import constants
+
+        return constants
+
+    def xraw_command(self, netfn: int, command: int, data: Any = (), **_: Any) -> dict[str, Any]:
+        rsp = self.engine.call(self.creds, netfn, command, bytes(data), self.timeout)
+        return {"netfn": netfn + 1, "command": command, "code": 0, "data": bytes(rsp)}
+
+
+def get_sensors(engine: Engine, creds: BmcCredentials, timeout: float) -> list[dict[str, Any]]:
+    """Every sensor's reading, decoded by pyghmi's SDR code (names, units, states)."""
+    from pyghmi.ipmi import sdr
+
+    adapter = _PyghmiAdapter(engine, creds, timeout)
+    repository = sdr.SDR(adapter)
+    out = []
+    for number in repository.get_sensor_numbers():
+        record = repository.sensors[number]
+        rsp = adapter.raw_command(netfn=0x04, command=0x2D, data=(record.sensor_number,),
+                                  rslun=record.sensor_lun)
+        if rsp.get("code") == 0xCB:  # sensor not present (an optional device)
+            continue
+        if rsp.get("code"):
+            raise errors.CommandFailed(0x04, 0x2D, rsp["code"])
+        reading = record.decode_sensor_reading(adapter, rsp["data"])
+        if reading is not None:
+            out.append({"name": reading.name, "type": reading.type, "value": reading.value,
+                        "units": reading.units, "states": list(reading.states),
+                        "health": reading.health, "unavailable": reading.unavailable})
+    return out

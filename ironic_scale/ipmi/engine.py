@@ -1,0 +1,351 @@
+"""The IO engine: one thread, epoll, a few UDP sockets, every session's state.
+
+Callers in any thread submit requests and wait on a Future; only the engine
+thread touches sessions, so there is nothing to deadlock and no wake-up to
+lose. Replies are routed by our own console session id (unique per session),
+or by peer for the one pre-session reply, so a handful of sockets serves any
+number of BMCs and no descriptor ever approaches select()'s 1024 ceiling.
+"""
+
+from __future__ import annotations
+
+import errno
+import heapq
+import itertools
+import logging
+import os
+import random
+import select
+import socket
+import threading
+import time
+from collections import Counter, deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from ironic_scale.ipmi import errors
+from ironic_scale.ipmi.credentials import BmcCredentials
+from ironic_scale.ipmi.session import ACTIVE, IDLE, STATE_NAMES, Call, ClientSession
+from ironic_scale.rmcp import wire
+
+LOG = logging.getLogger(__name__)
+MAINTENANCE_INTERVAL = 1.0
+RCVBUF = 8 * 2**20
+
+
+@dataclass
+class EngineConfig:
+    sockets: int = 4  # UDP sockets shared by all sessions
+    retry_interval: float = 1.0  # seconds before a request is retransmitted
+    keepalive_interval: float = 25.0  # idle seconds before a Get Device ID keepalive; 0: never
+    idle_timeout: float = 600.0  # seconds without caller traffic before logout
+    max_sessions: int = 30000  # least recently used sessions beyond this are logged out
+    min_command_interval: float = 0.0  # seconds between the starts of two commands to one BMC
+
+
+class Engine:
+    """Persistent RMCP+ sessions to many BMCs behind a thread-safe ``submit``."""
+
+    def __init__(self, config: EngineConfig | None = None):
+        self.config = config or EngineConfig()
+        self.counters: Counter = Counter()
+        self._jobs: deque[tuple] = deque()
+        self._lock = threading.Lock()  # guards thread start and shutdown only
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._sessions: dict[tuple, ClientSession] = {}
+        self._by_sid: dict[int, ClientSession] = {}
+        self._authcap: dict[tuple[int, tuple[str, int]], list[ClientSession]] = {}
+        self._timers: list[tuple[float, int, ClientSession]] = []
+        self._armed: dict[int, float] = {}  # id(session) -> time of its live timer entry
+        self._tick = itertools.count()
+        self._next_maintenance = 0.0
+        self._epoll: select.epoll | None = None
+        self._socks: list[socket.socket] = []
+        self._wake = -1
+
+    # -- caller side (any thread) --------------------------------------------------
+
+    def submit(self, creds: BmcCredentials, netfn: int, cmd: int, data: bytes = b"",
+               timeout: float = 10.0, lun: int = 0) -> Future:
+        """Queue one request; the Future gets the response data or an IPMIError."""
+        future: Future = Future()
+        try:
+            peer = _resolve(creds)
+        except OSError as e:
+            future.set_exception(errors.BMCTimeout(f"cannot resolve BMC address {creds.address}: {e}"))
+            return future
+        call = Call(netfn, cmd, bytes(data), time.monotonic() + timeout, future, lun)
+        self._post(("call", creds, peer, call))
+        return future
+
+    def call(self, creds: BmcCredentials, netfn: int, cmd: int, data: bytes = b"",
+             timeout: float = 10.0, lun: int = 0) -> bytes:
+        """Send one request and wait for its answer (raises IPMIError)."""
+        future = self.submit(creds, netfn, cmd, data, timeout, lun)
+        # The engine resolves every future by its deadline; the margin only
+        # covers a stopped engine, which must not hang a conductor thread.
+        return future.result(timeout + 5.0)
+
+    def close(self, creds: BmcCredentials) -> None:
+        """Log out of this BMC's session now (if idle), freeing its BMC slot."""
+        self._post(("close", creds.session_key))
+
+    def stats(self) -> dict[str, Any]:
+        future: Future = Future()
+        self._post(("stats", future))
+        return future.result(10.0)
+
+    def shutdown(self) -> None:
+        """Log out of every session and stop the thread."""
+        with self._lock:
+            thread = self._thread
+            if thread is None:
+                return
+            self._post(("stop",))
+        thread.join(10.0)
+
+    def _post(self, job: tuple) -> None:
+        self._ensure_started()
+        self._jobs.append(job)
+        os.eventfd_write(self._wake, 1)
+
+    def _ensure_started(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._epoll = select.epoll()
+            self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            self._epoll.register(self._wake, select.EPOLLIN)
+            for _ in range(self.config.sockets):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+                sock.setblocking(False)
+                sock.bind(("0.0.0.0", 0))
+                self._socks.append(sock)
+                self._epoll.register(sock.fileno(), select.EPOLLIN)
+            self._thread = threading.Thread(target=self._run, name="ironic-scale-ipmi-io",
+                                            daemon=True)
+            self._thread.start()
+
+    # -- engine thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        fd_to_sock = {s.fileno(): i for i, s in enumerate(self._socks)}
+        while not self._stopping:
+            now = time.monotonic()
+            wait = MAINTENANCE_INTERVAL
+            if self._timers:
+                wait = min(wait, max(0.0, self._timers[0][0] - now))
+            try:
+                events = self._epoll.poll(wait)
+            except InterruptedError:
+                continue
+            now = time.monotonic()
+            for fd, _ in events:
+                if fd == self._wake:
+                    try:
+                        os.eventfd_read(self._wake)
+                    except BlockingIOError:
+                        pass
+                else:
+                    self._read(fd_to_sock[fd], now)
+            self._guarded(self._drain_jobs, now)
+            self._guarded(self._run_timers, now)
+            if now >= self._next_maintenance:
+                self._next_maintenance = now + MAINTENANCE_INTERVAL
+                self._guarded(self._maintain, now)
+        self._finish()
+
+    def _guarded(self, fn, now: float) -> None:
+        try:
+            fn(now)
+        except Exception:  # noqa: BLE001 - the engine thread must survive any bug
+            self.counters["engine_errors"] += 1
+            LOG.exception("IPMI engine error in %s", fn.__name__)
+
+    def _read(self, index: int, now: float) -> None:
+        sock = self._socks[index]
+        for _ in range(256):  # bounded, so timers and new jobs are not starved
+            try:
+                data, peer = sock.recvfrom(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. ICMP port unreachable reported on the socket
+                self.counters["recv_errors"] += 1
+                continue
+            self.counters["packets_in"] += 1
+            try:
+                self._route(index, data, peer, now)
+            except wire.Malformed:
+                self.counters["malformed"] += 1
+            except Exception:  # noqa: BLE001 - one bad packet must not cost the others
+                self.counters["engine_errors"] += 1
+                LOG.exception("IPMI engine failed on a packet from %s", peer[0])
+
+    def _route(self, index: int, data: bytes, peer: tuple[str, int], now: float) -> None:
+        pkt = wire.Packet.decode(data)
+        if pkt.authtype == wire.AUTHTYPE_NONE:
+            waiting = self._authcap.get((index, peer))
+            session = waiting.pop(0) if waiting else None
+            if waiting == []:
+                del self._authcap[(index, peer)]
+        elif pkt.payload_type == wire.PAYLOAD_IPMI:
+            session = self._by_sid.get(pkt.session_id)
+        elif len(pkt.payload) >= 8:  # handshake replies carry our session id at 4..8
+            session = self._by_sid.get(int.from_bytes(pkt.payload[4:8], "little"))
+        else:
+            session = None
+        if session is None or session.peer != peer:
+            self.counters["unrouted"] += 1
+            return
+        state = session.state
+        session.on_packet(pkt, now)
+        if state != ACTIVE and session.state == ACTIVE:
+            self.counters["logins"] += 1
+        self._arm(session)
+
+    def _send(self, session: ClientSession, packet: bytes) -> None:
+        if packet[4] == wire.AUTHTYPE_NONE:  # the pre-session reply comes back by peer
+            self._authcap.setdefault((session.sock, session.peer), []).append(session)
+        try:
+            self._socks[session.sock].sendto(packet, session.peer)
+            self.counters["packets_out"] += 1
+        except OSError as e:
+            self.counters["send_errors"] += 1
+            if e.errno not in (errno.EAGAIN, errno.ENOBUFS, errno.ECONNREFUSED):
+                LOG.debug("sending to %s failed: %s", session.creds.target, e)
+
+    def _drain_jobs(self, now: float) -> None:
+        while self._jobs:
+            job = self._jobs.popleft()
+            kind = job[0]
+            if kind == "call":
+                _, creds, peer, call = job
+                session = self._session(creds, peer, now)
+                session.submit(call, now)
+                self._arm(session)
+            elif kind == "close":
+                session = self._sessions.get(job[1])
+                if session is not None and not session.busy:
+                    self._drop(session, "closed")
+            elif kind == "stats":
+                job[1].set_result(self._snapshot())
+            elif kind == "stop":
+                self._stopping = True
+
+    def _session(self, creds: BmcCredentials, peer: tuple[str, int], now: float) -> ClientSession:
+        key = creds.session_key
+        session = self._sessions.get(key)
+        if session is None or session.peer != peer:
+            if session is not None:  # the name now resolves elsewhere
+                self._drop(session, "moved")
+            sid = random.getrandbits(32)
+            while sid == 0 or sid in self._by_sid:
+                sid = random.getrandbits(32)
+            session = ClientSession(creds, sid, len(self._sessions) % len(self._socks), self._send,
+                                    self.config.retry_interval, now,
+                                    self.config.min_command_interval)
+            session.peer = peer
+            self._sessions[key] = session
+            self._by_sid[sid] = session
+            self.counters["sessions_created"] += 1
+        return session
+
+    def _arm(self, session: ClientSession) -> None:
+        when = session.next_timer()
+        if when is None:
+            return
+        armed = self._armed.get(id(session))
+        if armed is None or when < armed:
+            self._armed[id(session)] = when
+            heapq.heappush(self._timers, (when, next(self._tick), session))
+
+    def _run_timers(self, now: float) -> None:
+        while self._timers and self._timers[0][0] <= now:
+            when, _, session = heapq.heappop(self._timers)
+            if self._armed.get(id(session)) != when:
+                continue  # superseded by an earlier entry
+            del self._armed[id(session)]
+            logins = session.logins
+            session.on_timer(now)
+            if session.logins > logins and logins:
+                self.counters["relogins"] += 1
+            self._arm(session)
+
+    def _maintain(self, now: float) -> None:
+        cfg = self.config
+        for session in list(self._sessions.values()):
+            if session.busy:
+                continue
+            if now - session.last_used > cfg.idle_timeout:
+                self._drop(session, "evicted_idle")
+            elif (cfg.keepalive_interval and session.state == ACTIVE
+                  and now - session.last_traffic > cfg.keepalive_interval):
+                self.counters["keepalives"] += 1
+                session.submit(Call(0x06, 0x01, b"", now + 3 * cfg.retry_interval, None), now)
+                self._arm(session)
+        excess = len(self._sessions) - cfg.max_sessions
+        if excess > 0:
+            idle = sorted((s for s in self._sessions.values() if not s.busy), key=lambda s: s.last_used)
+            for session in idle[:excess]:
+                self._drop(session, "evicted_lru")
+
+    def _drop(self, session: ClientSession, reason: str) -> None:
+        packet = session.logout_packet()
+        if packet is not None:
+            self._send(session, packet)
+        session.fail_all(errors.IPMIError(f"session to {session.creds.target} was {reason}"))
+        session.state = IDLE
+        self._sessions.pop(session.creds.session_key, None)
+        self._by_sid.pop(session.console_sid, None)
+        self._armed.pop(id(session), None)
+        self.counters[reason] += 1
+
+    def _snapshot(self) -> dict[str, Any]:
+        states = Counter(STATE_NAMES[s.state] for s in self._sessions.values())
+        return {"sessions": len(self._sessions), "states": dict(states), **self.counters}
+
+    def _finish(self) -> None:
+        for session in list(self._sessions.values()):
+            self._drop(session, "closed")
+        for sock in self._socks:
+            sock.close()
+        os.close(self._wake)
+        self._epoll.close()
+
+
+def _resolve(creds: BmcCredentials) -> tuple[str, int]:
+    """The (ip, port) replies come from; resolved in the caller's thread."""
+    try:
+        socket.inet_aton(creds.address)
+        return (creds.address, creds.port)
+    except OSError:
+        info = socket.getaddrinfo(creds.address, creds.port, socket.AF_INET, socket.SOCK_DGRAM)
+        return info[0][4][:2]
+
+
+_ENGINE: Engine | None = None
+_ENGINE_LOCK = threading.Lock()
+
+
+def get_engine(config: EngineConfig | None = None) -> Engine:
+    """The process-wide engine (created on first use)."""
+    global _ENGINE
+    with _ENGINE_LOCK:
+        if _ENGINE is None:
+            _ENGINE = Engine(config)
+        return _ENGINE
+
+
+def _forget_engine_in_child() -> None:
+    # A forked child (Ironic's cotyledon worker) inherits no running thread:
+    # start afresh rather than post jobs to an engine nobody runs.
+    global _ENGINE, _ENGINE_LOCK
+    _ENGINE, _ENGINE_LOCK = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_engine_in_child)

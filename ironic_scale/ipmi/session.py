@@ -1,0 +1,348 @@
+"""One RMCP+ client session as a state machine, touched only by the engine thread.
+
+Why not pyghmi's Session: its event loop is shared by every calling thread
+(whoever calls ``wait_for_rsp`` runs other sessions' retries and keepalives),
+so under threads it deadlocks and loses wake-ups, it scans every session on
+each loop iteration, and its IO thread uses select() (fds >= 1024 kill it);
+../shared/DESIGN.md and the issue 3 notes give the evidence. Here a session
+is plain state with no locks: only the engine thread reads or changes it.
+The packet arithmetic is ironic_scale.rmcp, shared with the simulator and
+checked against ipmitool, ipmipower, pyghmi and OpenIPMI's ipmi_sim.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from ironic_scale.ipmi import errors
+from ironic_scale.ipmi.credentials import BmcCredentials
+from ironic_scale.rmcp import crypto, wire
+
+# States.
+IDLE, AUTHCAP, OPENING, RAKP1_SENT, RAKP3_SENT, SETPRIV, ACTIVE, CLOSED = range(8)
+STATE_NAMES = ("idle", "authcap", "opening", "rakp1", "rakp3", "setpriv", "active", "closed")
+
+NETFN_APP = 0x06
+CMD_GET_DEVICE_ID, CMD_AUTH_CAPS, CMD_SET_PRIV, CMD_CLOSE = 0x01, 0x38, 0x3B, 0x3C
+RMCP_NO_CIPHER_MATCH, RMCP_NO_RESOURCES = 0x11, 0x01
+# Silent attempts on an established session before we assume the BMC forgot
+# it (reboot, idle timeout) and log in again.
+ATTEMPTS_BEFORE_RELOGIN = 2
+
+
+class Call:
+    """One request of a caller (or an internal keepalive, with no future)."""
+
+    __slots__ = ("netfn", "cmd", "data", "deadline", "future", "seq", "attempts", "sent_at", "lun")
+
+    def __init__(self, netfn: int, cmd: int, data: bytes, deadline: float, future: Future | None,
+                 lun: int = 0):
+        self.netfn, self.cmd, self.data, self.lun = netfn, cmd, data, lun
+        self.deadline, self.future = deadline, future
+        self.seq = 0
+        self.attempts = 0
+        self.sent_at = 0.0
+
+    def finish(self, result: bytes | BaseException) -> None:
+        if self.future is not None and not self.future.done():
+            if isinstance(result, BaseException):
+                self.future.set_exception(result)
+            else:
+                self.future.set_result(result)
+
+
+class ClientSession:
+    """Login, then one request in flight at a time, retransmitted until its deadline."""
+
+    def __init__(self, creds: BmcCredentials, console_sid: int, sock: int,
+                 send: Callable[["ClientSession", bytes], None], retry_interval: float, now: float,
+                 min_interval: float = 0.0):
+        self.creds = creds
+        self.console_sid = console_sid
+        self.sock = sock  # index of the engine socket this session uses
+        self.peer = (creds.address, creds.port)
+        self._send = send
+        self.retry_interval = retry_interval
+        self.min_interval = min_interval  # seconds between the starts of two commands
+        self.next_send_at = 0.0
+        self.state = IDLE
+        self.suites = [creds.cipher_suite] if creds.cipher_suite else [17, 3]
+        self.suite: crypto.CipherSuite | None = None
+        self.tag = 0
+        self.bmc_sid = 0
+        self.rm = self.rc = self.guid = b""
+        self.role = 0x10 | creds.priv_level  # name-only lookup
+        self.keys: crypto.SessionKeys | None = None
+        self._sik = b""
+        self.out_seq = 0
+        self.rq_seq = 0
+        self.queue: deque[Call] = deque()
+        self.inflight: Call | None = None
+        self.packet = b""  # the handshake packet to retransmit
+        self.retry_at = 0.0
+        self.login_deadline = 0.0
+        self.last_used = now  # last caller request (keepalives do not count)
+        self.last_traffic = now  # last packet from the BMC
+        self.logins = 0
+
+    # -- entry points for the engine ---------------------------------------------
+
+    def submit(self, call: Call, now: float) -> None:
+        if call.future is not None:
+            self.last_used = now
+        self.queue.append(call)
+        self._pump(now)
+
+    def next_timer(self) -> float | None:
+        """When the engine must call ``on_timer`` next (retransmit or a deadline)."""
+        times = [c.deadline for c in self.queue]
+        if self.state in (AUTHCAP, OPENING, RAKP1_SENT, RAKP3_SENT, SETPRIV) or self.inflight:
+            times.append(self.retry_at)
+        elif self.state == ACTIVE and self.queue:
+            times.append(self.next_send_at)
+        return min(times) if times else None
+
+    def on_timer(self, now: float) -> None:
+        self._expire(now)
+        if self.inflight is None and self.state == ACTIVE:
+            self._pump(now)  # the minimum command interval may have passed
+            return
+        if self.retry_at > now:
+            return
+        if self.state in (AUTHCAP, OPENING, RAKP1_SENT, RAKP3_SENT, SETPRIV):
+            if self.state in (RAKP1_SENT, RAKP3_SENT):
+                self._open(now)  # BMCs dislike repeated RAKP messages: start over
+            elif self.state == SETPRIV:
+                self._send_set_priv(now)  # re-sealed: a new session sequence number
+            else:
+                self._transmit(self.packet, now)
+        elif self.state == ACTIVE and self.inflight is not None:
+            call = self.inflight
+            if call.attempts >= ATTEMPTS_BEFORE_RELOGIN:
+                # The BMC no longer knows this session (reboot, idle timeout).
+                call.attempts = 0
+                self.queue.appendleft(call)
+                self.inflight = None
+                self.state = IDLE
+                self._pump(now)
+            else:
+                self._send_call(call, now)
+
+    def on_packet(self, pkt: wire.Packet, now: float) -> None:
+        """A datagram the engine routed here (by session id or by peer)."""
+        self.last_traffic = now
+        if pkt.payload_type == wire.PAYLOAD_IPMI:
+            if pkt.session_id == 0:
+                self._got_auth_caps(pkt.payload, now)
+            else:
+                self._got_session_packet(pkt, now)
+        elif pkt.payload_type == wire.PAYLOAD_OPEN_SESSION_RESPONSE:
+            self._got_open_response(pkt.payload, now)
+        elif pkt.payload_type == wire.PAYLOAD_RAKP2:
+            self._got_rakp2(pkt.payload, now)
+        elif pkt.payload_type == wire.PAYLOAD_RAKP4:
+            self._got_rakp4(pkt.payload, now)
+
+    def logout_packet(self) -> bytes | None:
+        """Close Session for an active session (sent once, unanswered is fine)."""
+        if self.state != ACTIVE:
+            return None
+        self.rq_seq = (self.rq_seq + 1) & 0x3F
+        return self._seal(wire.encode_request(NETFN_APP, CMD_CLOSE, struct.pack("<I", self.bmc_sid),
+                                              self.rq_seq))
+
+    def fail_all(self, exc: BaseException) -> None:
+        for call in ([self.inflight] if self.inflight else []) + list(self.queue):
+            call.finish(exc)
+        self.inflight = None
+        self.queue.clear()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.queue) or self.inflight is not None
+
+    # -- sending -------------------------------------------------------------------
+
+    def _transmit(self, packet: bytes, now: float) -> None:
+        self.packet = packet
+        self.retry_at = now + self.retry_interval
+        self._send(self, packet)
+
+    def _seal(self, msg: bytes) -> bytes:
+        self.out_seq = (self.out_seq % 0xFFFFFFFF) + 1
+        return self.keys.seal(wire.PAYLOAD_IPMI, self.bmc_sid, self.out_seq, msg)
+
+    def _pump(self, now: float) -> None:
+        """Start a login, or send the next queued call if none is in flight."""
+        self._expire(now)
+        if not self.queue or self.inflight is not None:
+            return
+        if self.state == IDLE:
+            self._start_login(now)
+        elif self.state == ACTIVE and now >= self.next_send_at:
+            self._send_call(self.queue.popleft(), now)
+
+    def _send_call(self, call: Call, now: float) -> None:
+        if call.attempts == 0:
+            self.rq_seq = (self.rq_seq + 1) & 0x3F
+            call.seq = self.rq_seq
+            self.next_send_at = now + self.min_interval
+        call.attempts += 1
+        call.sent_at = now
+        self.inflight = call
+        self.retry_at = now + self.retry_interval
+        self._send(self, self._seal(wire.encode_request(call.netfn, call.cmd, call.data, call.seq,
+                                                        rs_lun=call.lun)))
+
+    def _expire(self, now: float) -> None:
+        """Fail calls whose deadline passed; a login with nobody waiting stops."""
+        timeout = errors.BMCTimeout(f"no answer from the BMC at {self.creds.target}")
+        if self.inflight is not None and self.inflight.deadline <= now:
+            self.inflight.finish(timeout)
+            self.inflight = None
+        if any(c.deadline <= now for c in self.queue):
+            for call in [c for c in self.queue if c.deadline <= now]:
+                call.finish(timeout)
+            self.queue = deque(c for c in self.queue if c.deadline > now)
+        if self.state not in (IDLE, ACTIVE, CLOSED) and not self.queue and self.inflight is None:
+            self.state = IDLE  # nobody waits for this login any more
+        if self.inflight is None and self.queue and self.state == ACTIVE and now >= self.next_send_at:
+            self._send_call(self.queue.popleft(), now)
+
+    # -- login (IPMI v2.0 sections 13.14-13.20) -----------------------------------
+
+    def _start_login(self, now: float) -> None:
+        self.logins += 1
+        self.keys = None
+        self.suites = [self.creds.cipher_suite] if self.creds.cipher_suite else [17, 3]
+        self.state = AUTHCAP
+        msg = wire.encode_request(NETFN_APP, CMD_AUTH_CAPS, bytes((0x8E, self.creds.priv_level)), 0)
+        self._transmit(wire.encode_v15_sessionless(msg), now)
+
+    def _login_failed(self, message: str) -> None:
+        self.state = IDLE
+        self.fail_all(errors.LoginFailed(f"login to the BMC at {self.creds.target} failed: {message}"))
+
+    def _got_auth_caps(self, payload: bytes, now: float) -> None:
+        if self.state != AUTHCAP:
+            return
+        rsp = wire.Response.decode(payload)
+        if rsp.cmd != CMD_AUTH_CAPS:
+            return
+        if rsp.code or len(rsp.data) < 4 or not (rsp.data[1] & 0x80 and rsp.data[3] & 0x02):
+            self._login_failed("the BMC does not offer IPMI 2.0 (RMCP+) logins; "
+                               "use Ironic's ipmitool interfaces for IPMI 1.5 BMCs")
+            return
+        self._open(now)
+
+    def _open(self, now: float) -> None:
+        self.suite = crypto.SUITES[self.suites[0]]
+        self.tag = (self.tag + 1) & 0xFF
+        s = self.suite
+        payload = (bytes((self.tag, self.creds.priv_level, 0, 0)) + struct.pack("<I", self.console_sid)
+                   + bytes((0, 0, 0, 8, s.auth_alg, 0, 0, 0, 1, 0, 0, 8, s.integrity_alg, 0, 0, 0,
+                            2, 0, 0, 8, s.conf_alg, 0, 0, 0)))
+        self.state = OPENING
+        self._transmit(wire.encode_v20_clear(wire.PAYLOAD_OPEN_SESSION_REQUEST, payload), now)
+
+    def _got_open_response(self, data: bytes, now: float) -> None:
+        if self.state != OPENING or len(data) < 2 or data[0] != self.tag:
+            return  # stale answer to an earlier attempt
+        status = data[1]
+        if status == RMCP_NO_CIPHER_MATCH and len(self.suites) > 1:
+            self.suites.pop(0)
+            self._open(now)
+            return
+        if status == RMCP_NO_RESOURCES:
+            self._login_failed("the BMC has no free session slot (insufficient resources "
+                               "to create a session); other clients hold its sessions")
+            return
+        if status:
+            self._login_failed(f"Open Session refused: {errors.rmcp_status_text(status)}")
+            return
+        if len(data) < 36:
+            return
+        self.bmc_sid = struct.unpack_from("<I", data, 8)[0]
+        self.rm = os.urandom(16)
+        user = self.creds.username.encode()
+        payload = (bytes((self.tag, 0, 0, 0)) + struct.pack("<I", self.bmc_sid) + self.rm
+                   + bytes((self.role, 0, 0, len(user))) + user)
+        self.state = RAKP1_SENT
+        self._transmit(wire.encode_v20_clear(wire.PAYLOAD_RAKP1, payload), now)
+
+    def _got_rakp2(self, data: bytes, now: float) -> None:
+        if self.state != RAKP1_SENT or len(data) < 2 or data[0] != self.tag:
+            return
+        if data[1]:
+            self._login_failed(f"RAKP 2: {errors.rmcp_status_text(data[1])}")
+            return
+        s = self.suite
+        self.rc, self.guid = data[8:24], data[24:40]
+        user, kuid = self.creds.username.encode(), self.creds.password.encode()
+        expected = crypto.rakp2_code(s, kuid, self.console_sid, self.bmc_sid, self.rm, self.rc,
+                                     self.guid, self.role, user)
+        if data[40:] != expected:
+            # Tell the BMC we give up, so it frees the slot now (as ipmitool does).
+            abort = bytes((self.tag, 0x0F, 0, 0)) + struct.pack("<I", self.bmc_sid)
+            self._send(self, wire.encode_v20_clear(wire.PAYLOAD_RAKP3, abort))
+            self._login_failed("wrong password (the BMC's RAKP 2 code does not match)")
+            return
+        sik = crypto.session_integrity_key(s, self.creds.kg or kuid, self.rm, self.rc, self.role, user)
+        self.keys = crypto.SessionKeys(s, sik)
+        self._sik = sik
+        payload = (bytes((self.tag, 0, 0, 0)) + struct.pack("<I", self.bmc_sid)
+                   + crypto.rakp3_code(s, kuid, self.rc, self.console_sid, self.role, user))
+        self.state = RAKP3_SENT
+        self._transmit(wire.encode_v20_clear(wire.PAYLOAD_RAKP3, payload), now)
+
+    def _got_rakp4(self, data: bytes, now: float) -> None:
+        if self.state != RAKP3_SENT or len(data) < 2 or data[0] != self.tag:
+            return
+        if data[1]:
+            self._login_failed(f"RAKP 4: {errors.rmcp_status_text(data[1])}")
+            return
+        icv = crypto.rakp4_icv(self.suite, self._sik, self.rm, self.bmc_sid, self.guid)
+        if data[8 : 8 + len(icv)] != icv:
+            self._login_failed("RAKP 4 integrity check failed (wrong Kg key?)")
+            return
+        self.out_seq = 0
+        self.state = SETPRIV
+        self.rq_seq = (self.rq_seq + 1) & 0x3F
+        self._send_set_priv(now)
+
+    def _send_set_priv(self, now: float) -> None:
+        msg = wire.encode_request(NETFN_APP, CMD_SET_PRIV, bytes((self.creds.priv_level,)), self.rq_seq)
+        self._transmit(self._seal(msg), now)
+
+    # -- established session ---------------------------------------------------------
+
+    def _got_session_packet(self, pkt: wire.Packet, now: float) -> None:
+        if self.keys is None or not pkt.authenticated or not self.keys.verify(pkt.raw):
+            return  # not from our BMC, or stale keys: drop silently like a BMC would
+        payload = self.keys.decrypt(pkt.payload) if pkt.encrypted else pkt.payload
+        rsp = wire.Response.decode(payload)
+        if self.state == SETPRIV:
+            if rsp.cmd != CMD_SET_PRIV or rsp.seq != self.rq_seq:
+                return
+            if rsp.code:
+                level = self.creds.priv_level
+                self._login_failed(f"the BMC refused privilege level {level} "
+                                   f"(completion code 0x{rsp.code:02X}); check ipmi_priv_level")
+                return
+            self.state = ACTIVE
+            self._pump(now)
+            return
+        call = self.inflight
+        if (self.state != ACTIVE or call is None or rsp.seq != call.seq or rsp.cmd != call.cmd
+                or rsp.netfn != call.netfn | 1):
+            return  # a late duplicate of an earlier answer
+        self.inflight = None
+        if rsp.code:
+            call.finish(errors.CommandFailed(call.netfn, call.cmd, rsp.code))
+        else:
+            call.finish(rsp.data)
+        self._pump(now)

@@ -54,6 +54,7 @@ class Engine:
         self._lock = threading.Lock()  # guards thread start and shutdown only
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._closed = False  # shut down for good: new requests fail at once
         self._sessions: dict[tuple, ClientSession] = {}
         self._by_sid: dict[int, ClientSession] = {}
         self._authcap: dict[tuple[int, tuple[str, int]], list[ClientSession]] = {}
@@ -77,7 +78,10 @@ class Engine:
             future.set_exception(errors.BMCTimeout(f"cannot resolve BMC address {creds.address}: {e}"))
             return future
         call = Call(netfn, cmd, bytes(data), time.monotonic() + timeout, future, lun)
-        self._post(("call", creds, peer, call))
+        try:
+            self._post(("call", creds, peer, call))
+        except errors.IPMIError as e:
+            future.set_exception(e)
         return future
 
     def call(self, creds: BmcCredentials, netfn: int, cmd: int, data: bytes = b"",
@@ -101,15 +105,21 @@ class Engine:
         """Log out of every session and stop the thread."""
         with self._lock:
             thread = self._thread
-            if thread is None:
+            if thread is None or self._closed:
+                self._closed = True
                 return
-            self._post(("stop",))
+            self._jobs.append(("stop",))
+            os.eventfd_write(self._wake, 1)
+            self._closed = True
         thread.join(10.0)
 
     def _post(self, job: tuple) -> None:
         self._ensure_started()
-        self._jobs.append(job)
-        os.eventfd_write(self._wake, 1)
+        with self._lock:  # not after shutdown: the eventfd may be closed
+            if self._closed:
+                raise errors.IPMIError("the IPMI engine is shut down")
+            self._jobs.append(job)
+            os.eventfd_write(self._wake, 1)
 
     def _ensure_started(self) -> None:
         if self._thread is not None:

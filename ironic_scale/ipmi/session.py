@@ -78,6 +78,7 @@ class ClientSession:
         self.role = 0x10 | creds.priv_level  # name-only lookup
         self.keys: crypto.SessionKeys | None = None
         self._sik = b""
+        self.setpriv_tries = 0
         self.out_seq = 0
         self.rq_seq = 0
         self.queue: deque[Call] = deque()
@@ -117,7 +118,12 @@ class ClientSession:
             if self.state in (RAKP1_SENT, RAKP3_SENT):
                 self._open(now)  # BMCs dislike repeated RAKP messages: start over
             elif self.state == SETPRIV:
-                self._send_set_priv(now)  # re-sealed: a new session sequence number
+                self.setpriv_tries += 1
+                if self.setpriv_tries >= ATTEMPTS_BEFORE_RELOGIN:
+                    # The BMC dropped the new session (rebooted mid-login): start over.
+                    self._start_login(now)
+                else:
+                    self._send_set_priv(now)  # re-sealed: a new session sequence number
             else:
                 self._transmit(self.packet, now)
         elif self.state == ACTIVE and self.inflight is not None:
@@ -311,6 +317,7 @@ class ClientSession:
             return
         self.out_seq = 0
         self.state = SETPRIV
+        self.setpriv_tries = 0
         self.rq_seq = (self.rq_seq + 1) & 0x3F
         self._send_set_priv(now)
 

@@ -151,7 +151,37 @@ class PyghmiWarm:
                 pass
 
 
-METHODS = ("ipmitool", "ipmipower", "pyghmi-warm")
+class NativeWarm:
+    """This project's engine: sessions logged in before the clock starts, then one
+    bulk sweep through the futurist poller (Get Chassis Status per node)."""
+
+    def __init__(self, endpoints: list[Endpoint]):
+        from ironic_scale.ipmi.engine import Engine
+        from ironic_scale.ipmi.poller import PowerPoller
+
+        self.engine = Engine()
+        self.poller = PowerPoller(self.engine)
+        self.creds = {ep.key: _credentials(ep) for ep in endpoints}
+        self.poll(endpoints)  # log in
+
+    def poll(self, endpoints: list[Endpoint]) -> dict[str, str]:
+        results = self.poller.poll([self.creds[ep.key] for ep in endpoints], timeout=10.0)
+        return {ep.key: ("on" if r else "off") if isinstance(r, bool) else "error"
+                for ep, r in zip(endpoints, results, strict=True)}
+
+    def close(self) -> None:
+        self.poller.close()
+        self.engine.shutdown()
+
+
+def _credentials(ep: Endpoint):
+    from ironic_scale.ipmi.credentials import BmcCredentials
+
+    return BmcCredentials(ep.address, ep.port, ep.username, ep.password)
+
+
+METHODS = ("ipmitool", "ipmipower", "pyghmi-warm", "native")
+WARM = {"pyghmi-warm": PyghmiWarm, "native": NativeWarm}
 
 
 def sweep(method: str, endpoints: list[Endpoint], expected: dict[str, str]) -> SweepResult:
@@ -160,8 +190,8 @@ def sweep(method: str, endpoints: list[Endpoint], expected: dict[str, str]) -> S
         return _measure(method, endpoints, expected, poll_ipmitool)
     if method == "ipmipower":
         return _measure(method, endpoints, expected, poll_ipmipower)
-    if method == "pyghmi-warm":
-        pool = PyghmiWarm(endpoints)
+    if method in WARM:
+        pool = WARM[method](endpoints)
         try:
             return _measure(method, endpoints, expected, pool.poll)
         finally:

@@ -52,18 +52,39 @@ def _worker(engine: Engine, creds: Sequence[BmcCredentials], indexes: Sequence[i
             in_flight += 1
 
 
-def poll_power(engine: Engine, creds: Sequence[BmcCredentials], timeout: float,
-               pool_size: int = 8, window: int = 64) -> list[PowerResult]:
-    """Power state of every BMC in ``creds``, in the same order.
+class PowerPoller:
+    """A sweep runner with a long-lived futurist pool.
 
-    ``timeout`` is per BMC (login included), not for the sweep: a sweep with a
-    dead BMC takes about as long as its slowest live BMC, or ``timeout``.
+    The pool lives as long as the poller: futurist workers wait for work with a
+    one-second idle timeout, so a pool built and shut down per sweep would add
+    a second to every sweep.
     """
-    results: list[PowerResult | None] = [None] * len(creds)
-    workers = max(1, min(pool_size, len(creds)))
-    with futurist.ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_worker, engine, creds, range(w, len(creds), workers), timeout,
-                               window, results) for w in range(workers)]
+
+    def __init__(self, engine: Engine, pool_size: int = 8, window: int = 64):
+        self.engine = engine
+        self.pool_size = max(1, pool_size)
+        self.window = max(1, window)
+        self._pool = futurist.ThreadPoolExecutor(max_workers=self.pool_size)
+
+    def poll(self, creds: Sequence[BmcCredentials], timeout: float) -> list[PowerResult]:
+        """Power state of every BMC in ``creds``, in the same order.
+
+        ``timeout`` is per BMC (login included), not for the sweep: a sweep with
+        a dead BMC takes about as long as its slowest live BMC, or ``timeout``.
+        """
+        results: list[PowerResult | None] = [None] * len(creds)
+        workers = min(self.pool_size, len(creds))
+        futures = [self._pool.submit(_worker, self.engine, creds, range(w, len(creds), workers),
+                                     timeout, self.window, results) for w in range(workers)]
         for f in futures:
             f.result()
-    return results  # type: ignore[return-value]
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> "PowerPoller":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -14,8 +14,8 @@ def test_bench_prints_a_table_with_every_method(tmp_path):
          "--address", "127.11.0.1", "--json", str(out)],
         capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
-    rows = {line.split()[0]: line.split() for line in res.stdout.splitlines()[2:5]}
-    assert set(rows) == {"ipmitool", "ipmipower", "pyghmi-warm"}
+    rows = {line.split()[0]: line.split() for line in res.stdout.splitlines()[2:6]}
+    assert set(rows) == {"ipmitool", "ipmipower", "pyghmi-warm", "native"}
     for method, cols in rows.items():
         assert cols[1:4] == ["12", "0", "0"], f"{method}: nodes, failed, wrong: {cols}"
     data = json.loads(out.read_text())

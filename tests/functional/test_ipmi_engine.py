@@ -12,7 +12,7 @@ import pytest
 from ironic_scale.ipmi import commands, errors
 from ironic_scale.ipmi.credentials import BmcCredentials
 from ironic_scale.ipmi.engine import Engine, EngineConfig
-from ironic_scale.ipmi.poller import poll_power
+from ironic_scale.ipmi.poller import PowerPoller
 
 
 @pytest.fixture
@@ -115,8 +115,8 @@ def test_bulk_poller_answers_every_bmc_in_order(fleet_factory, engine_factory):
     on = {ep.key for ep in f.endpoints[::3]}
     f.control.power(sorted(on), "on")
     engine = engine_factory()
-    results = poll_power(engine, [creds_of(ep) for ep in f.endpoints], timeout=2.0, pool_size=4,
-                         window=8)
+    with PowerPoller(engine, pool_size=4, window=8) as poller:
+        results = poller.poll([creds_of(ep) for ep in f.endpoints], timeout=2.0)
     for ep, result in zip(f.endpoints, results, strict=True):
         if ep.dead:
             assert isinstance(result, errors.BMCTimeout)
@@ -155,9 +155,10 @@ def test_ten_percent_packet_loss_gives_right_answers(fleet_factory, engine_facto
     f.control.power(sorted(on), "on")
     engine = engine_factory()
     creds = [creds_of(ep) for ep in f.endpoints]
-    for _ in range(3):
-        results = poll_power(engine, creds, timeout=10.0, pool_size=4)
-        assert results == [ep.key in on for ep in f.endpoints]
+    with PowerPoller(engine, pool_size=4) as poller:
+        for _ in range(3):
+            results = poller.poll(creds, timeout=10.0)
+            assert results == [ep.key in on for ep in f.endpoints]
     assert f.control.counters()["drop.loss"] > 0
 
 

@@ -1,0 +1,74 @@
+"""Options of the native IPMI driver, group ``[native_ipmi]`` of ironic.conf.
+
+Kept apart from Ironic's ``[ipmi]`` group on purpose: those options describe
+ipmitool processes (retries by re-spawning, a throttle keyed by IP), these
+describe one long-lived engine with persistent sessions.
+"""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+from ironic_scale.ipmi.engine import EngineConfig
+
+GROUP = "native_ipmi"
+
+OPTS = [
+    cfg.IntOpt("session_cache_size", default=30000, min=1,
+               help="Most BMC sessions kept logged in at once. Beyond this the least recently "
+                    "used idle sessions are logged out (and log in again when next needed). "
+                    "Set it above the number of nodes this conductor manages."),
+    cfg.FloatOpt("command_timeout", default=10.0, min=0.1,
+                 help="Seconds one BMC command may take in total, including retransmissions "
+                      "and a login or re-login. A dead or unreachable BMC fails after this "
+                      "long with an IPMIFailure."),
+    cfg.FloatOpt("retry_interval", default=1.0, min=0.05,
+                 help="Seconds without an answer before a request (or a login step) is sent "
+                      "again, until command_timeout."),
+    cfg.BoolOpt("keepalive", default=True,
+                help="Keep idle sessions alive with a Get Device ID every keepalive_interval "
+                     "seconds, so BMCs do not expire them and the next poll needs no login. "
+                     "False lets the BMC expire idle sessions; the next command then logs in "
+                     "again, which is slower."),
+    cfg.FloatOpt("keepalive_interval", default=25.0, min=1.0,
+                 help="Idle seconds before a session gets a keepalive. Keep it below the BMCs' "
+                      "session inactivity timeout (often 30-60 s)."),
+    cfg.FloatOpt("idle_timeout", default=600.0, min=1.0,
+                 help="Seconds after the last command for a node before its BMC session is "
+                      "logged out, to give back the BMC's session slot (BMCs have only 4-15). "
+                      "Should be longer than [conductor]sync_power_state_interval, or every "
+                      "power sync logs in again."),
+    cfg.IntOpt("pool_size", default=64, min=1,
+               help="Threads of the bulk power poller that reads many BMCs at once."),
+    cfg.FloatOpt("min_command_interval", default=0.0, min=0.0,
+                 help="Minimum seconds between the starts of two commands to the same BMC, for "
+                      "BMCs that fail when commands arrive back to back. 0 sends as soon as the "
+                      "previous answer arrived (one command per BMC is in flight at a time "
+                      "anyway)."),
+    cfg.IntOpt("sockets", default=4, min=1, max=256,
+               help="UDP sockets the engine spreads all BMC sessions over. A few are enough "
+                    "for tens of thousands of BMCs."),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    """Register ``[native_ipmi]`` on ``conf`` (idempotent)."""
+    conf.register_opts(OPTS, group=GROUP)
+
+
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
+    """Entry point for oslo-config-generator (``oslo.config.opts``: ``ironic_scale``)."""
+    return [(GROUP, OPTS)]
+
+
+def engine_config(conf: cfg.ConfigOpts) -> EngineConfig:
+    """The engine's settings from ``[native_ipmi]``; keepalive=False disables keepalives."""
+    group = conf[GROUP]
+    return EngineConfig(
+        sockets=group.sockets,
+        retry_interval=group.retry_interval,
+        keepalive_interval=group.keepalive_interval if group.keepalive else 0.0,
+        idle_timeout=group.idle_timeout,
+        max_sessions=group.session_cache_size,
+        min_command_interval=group.min_command_interval,
+    )

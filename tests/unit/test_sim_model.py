@@ -8,7 +8,8 @@ from collections import Counter
 
 import pytest
 
-from ironic_scale.sim import inventory, wire
+from ironic_scale.rmcp import wire
+from ironic_scale.sim import inventory
 from ironic_scale.sim.behaviour import Behaviour, Latency, parse_duration
 from ironic_scale.sim.bmc import Bmc
 from ironic_scale.sim.supervisor import FleetPlan
@@ -186,7 +187,8 @@ def test_inventory_round_trip_and_bad_line(tmp_path):
     (0x00, 0x02, b""),  # Chassis Control: 1 byte
 ])
 def test_short_requests_get_completion_code_c7(netfn, cmd, data):
-    from ironic_scale.sim import commands, crypto
+    from ironic_scale.rmcp import crypto
+    from ironic_scale.sim import commands
     from ironic_scale.sim.bmc import Session
 
     bmc = make_bmc()

@@ -26,10 +26,23 @@ from typing import Any
 
 from ironic_scale.ipmi import errors
 from ironic_scale.ipmi.credentials import BmcCredentials
-from ironic_scale.ipmi.session import ACTIVE, IDLE, STATE_NAMES, Call, ClientSession
+from ironic_scale.ipmi.session import (
+    ACTIVE,
+    AUTHCAP,
+    IDLE,
+    OPENING,
+    RAKP1_SENT,
+    RAKP3_SENT,
+    SETPRIV,
+    STATE_NAMES,
+    Call,
+    ClientSession,
+)
 from ironic_scale.rmcp import wire
 
 LOG = logging.getLogger(__name__)
+HANDSHAKE = (OPENING, RAKP1_SENT, RAKP3_SENT)
+LOGGING_IN = (AUTHCAP, *HANDSHAKE, SETPRIV)
 MAINTENANCE_INTERVAL = 1.0
 RCVBUF = 8 * 2**20
 
@@ -57,7 +70,9 @@ class Engine:
         self._closed = False  # shut down for good: new requests fail at once
         self._sessions: dict[tuple, ClientSession] = {}
         self._by_sid: dict[int, ClientSession] = {}
-        self._authcap: dict[tuple[int, tuple[str, int]], list[ClientSession]] = {}
+        # Sessions logging in, by (socket, peer): pre-session replies that do not
+        # carry our session id (Get Channel Auth Caps, some BMCs' refusals) go here.
+        self._logging_in: dict[tuple[int, tuple[str, int]], list[ClientSession]] = {}
         self._timers: list[tuple[float, int, ClientSession]] = []
         self._armed: dict[int, float] = {}  # id(session) -> time of its live timer entry
         self._tick = itertools.count()
@@ -199,28 +214,38 @@ class Engine:
     def _route(self, index: int, data: bytes, peer: tuple[str, int], now: float) -> None:
         pkt = wire.Packet.decode(data)
         if pkt.authtype == wire.AUTHTYPE_NONE:
-            waiting = self._authcap.get((index, peer))
-            session = waiting.pop(0) if waiting else None
-            if waiting == []:
-                del self._authcap[(index, peer)]
+            targets = [s for s in self._peer_logins(index, peer) if s.state == AUTHCAP][:1]
         elif pkt.payload_type == wire.PAYLOAD_IPMI:
-            session = self._by_sid.get(pkt.session_id)
-        elif len(pkt.payload) >= 8:  # handshake replies carry our session id at 4..8
-            session = self._by_sid.get(int.from_bytes(pkt.payload[4:8], "little"))
-        else:
-            session = None
-        if session is None or session.peer != peer:
+            targets = [self._by_sid.get(pkt.session_id)]
+        else:  # handshake replies carry our session id at 4..8, but refusals may not
+            sid = int.from_bytes(pkt.payload[4:8], "little") if len(pkt.payload) >= 8 else 0
+            session = self._by_sid.get(sid)
+            targets = [session] if session else [
+                s for s in self._peer_logins(index, peer) if s.state in HANDSHAKE]
+        targets = [s for s in targets if s is not None and s.peer == peer]
+        if not targets:
             self.counters["unrouted"] += 1
-            return
-        state = session.state
-        session.on_packet(pkt, now)
-        if state != ACTIVE and session.state == ACTIVE:
-            self.counters["logins"] += 1
-        self._arm(session)
+        for session in targets:  # each checks the message tag and drops stale replies
+            state = session.state
+            session.on_packet(pkt, now)
+            if state != ACTIVE and session.state == ACTIVE:
+                self.counters["logins"] += 1
+            self._arm(session)
+
+    def _peer_logins(self, index: int, peer: tuple[str, int]) -> list[ClientSession]:
+        key = (index, peer)
+        sessions = [s for s in self._logging_in.get(key, ()) if s.state in LOGGING_IN]
+        if sessions:
+            self._logging_in[key] = sessions
+        else:
+            self._logging_in.pop(key, None)
+        return sessions
 
     def _send(self, session: ClientSession, packet: bytes) -> None:
-        if packet[4] == wire.AUTHTYPE_NONE:  # the pre-session reply comes back by peer
-            self._authcap.setdefault((session.sock, session.peer), []).append(session)
+        if session.state in LOGGING_IN:
+            waiting = self._logging_in.setdefault((session.sock, session.peer), [])
+            if session not in waiting:
+                waiting.append(session)
         try:
             self._socks[session.sock].sendto(packet, session.peer)
             self.counters["packets_out"] += 1

@@ -28,7 +28,11 @@ STATE_NAMES = ("idle", "authcap", "opening", "rakp1", "rakp3", "setpriv", "activ
 
 NETFN_APP = 0x06
 CMD_GET_DEVICE_ID, CMD_AUTH_CAPS, CMD_SET_PRIV, CMD_CLOSE = 0x01, 0x38, 0x3B, 0x3C
-RMCP_NO_CIPHER_MATCH, RMCP_NO_RESOURCES = 0x11, 0x01
+RMCP_NO_RESOURCES = 0x01
+RMCP_INVALID_SESSION = 0x02  # the BMC forgot our half-open session (it rebooted)
+# Refusals that mean "not this cipher suite": try the next one. OpenIPMI's
+# ipmi_sim answers 0x04 (invalid authentication algorithm) to suite 17.
+RMCP_SUITE_REFUSED = {0x04, 0x05, 0x10, 0x11, 0x12}
 # Silent attempts on an established session before we assume the BMC forgot
 # it (reboot, idle timeout) and log in again.
 ATTEMPTS_BEFORE_RELOGIN = 2
@@ -259,7 +263,7 @@ class ClientSession:
         if self.state != OPENING or len(data) < 2 or data[0] != self.tag:
             return  # stale answer to an earlier attempt
         status = data[1]
-        if status == RMCP_NO_CIPHER_MATCH and len(self.suites) > 1:
+        if status in RMCP_SUITE_REFUSED and len(self.suites) > 1:
             self.suites.pop(0)
             self._open(now)
             return
@@ -282,6 +286,9 @@ class ClientSession:
 
     def _got_rakp2(self, data: bytes, now: float) -> None:
         if self.state != RAKP1_SENT or len(data) < 2 or data[0] != self.tag:
+            return
+        if data[1] == RMCP_INVALID_SESSION:
+            self._open(now)
             return
         if data[1]:
             self._login_failed(f"RAKP 2: {errors.rmcp_status_text(data[1])}")
@@ -307,6 +314,9 @@ class ClientSession:
 
     def _got_rakp4(self, data: bytes, now: float) -> None:
         if self.state != RAKP3_SENT or len(data) < 2 or data[0] != self.tag:
+            return
+        if data[1] == RMCP_INVALID_SESSION:
+            self._open(now)
             return
         if data[1]:
             self._login_failed(f"RAKP 4: {errors.rmcp_status_text(data[1])}")

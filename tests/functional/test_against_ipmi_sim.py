@@ -436,3 +436,31 @@ def test_unknown_user_is_refused(both):
         assert "RAKP 2 message indicates an error : unauthorized name" in res.stderr, (
             host, res.stderr)
         assert "Unable to establish IPMI v2 / RMCP+ session" in res.stderr, (host, res.stderr)
+
+
+# -- this project's native client against the independent BMC -------------------
+
+
+def test_native_client_logs_in_and_commands_ipmi_sim(ipmi_sim):
+    """The RMCP+ arithmetic our client shares with our simulator, checked against
+    OpenIPMI's implementation (suite 3; ipmi_sim offers no SHA-256 suites, and
+    with the default proposal our client must fall back from 17 to 3 by itself)."""
+    from ironic_scale.ipmi import commands, errors
+    from ironic_scale.ipmi.credentials import BmcCredentials
+    from ironic_scale.ipmi.engine import Engine, EngineConfig
+
+    engine = Engine(EngineConfig(retry_interval=0.3))
+    try:
+        for suite in (None, 3):
+            creds = BmcCredentials(ipmi_sim, PORT, USER, PASSWORD, cipher_suite=suite)
+            assert commands.get_device_id(engine, creds, 10).ipmi_version == "2.0"
+            assert isinstance(commands.get_power(engine, creds, 10), bool)
+            commands.set_boot_flags(engine, creds, "disk", persistent=False, efi=False, timeout=10)
+            assert commands.get_boot_flags(engine, creds, 10).device == "disk"
+        with pytest.raises(errors.LoginFailed, match="wrong password"):
+            commands.get_power(engine, BmcCredentials(ipmi_sim, PORT, USER, "wrong"), 10)
+        with pytest.raises(errors.LoginFailed, match="suite 17|cipher|algorithm"):
+            commands.get_power(engine, BmcCredentials(ipmi_sim, PORT, USER, PASSWORD,
+                                                      cipher_suite=17), 10)
+    finally:
+        engine.shutdown()

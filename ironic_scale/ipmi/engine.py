@@ -92,7 +92,7 @@ class Engine:
         except OSError as e:
             future.set_exception(errors.BMCTimeout(f"cannot resolve BMC address {creds.address}: {e}"))
             return future
-        call = Call(netfn, cmd, bytes(data), time.monotonic() + timeout, future, lun)
+        call = Call(netfn, cmd, bytes(data), time.monotonic() + timeout, future, lun, creds.bridge)
         try:
             self._post(("call", creds, peer, call))
         except errors.IPMIError as e:

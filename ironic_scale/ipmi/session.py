@@ -28,6 +28,7 @@ STATE_NAMES = ("idle", "authcap", "opening", "rakp1", "rakp3", "setpriv", "activ
 
 NETFN_APP = 0x06
 CMD_GET_DEVICE_ID, CMD_AUTH_CAPS, CMD_SET_PRIV, CMD_CLOSE = 0x01, 0x38, 0x3B, 0x3C
+CMD_SEND_MESSAGE = 0x34
 RMCP_NO_RESOURCES = 0x01
 RMCP_INVALID_SESSION = 0x02  # the BMC forgot our half-open session (it rebooted)
 # Refusals that mean "not this cipher suite": try the next one. OpenIPMI's
@@ -41,11 +42,13 @@ ATTEMPTS_BEFORE_RELOGIN = 2
 class Call:
     """One request of a caller (or an internal keepalive, with no future)."""
 
-    __slots__ = ("netfn", "cmd", "data", "deadline", "future", "seq", "attempts", "sent_at", "lun")
+    __slots__ = ("netfn", "cmd", "data", "deadline", "future", "seq", "attempts", "sent_at", "lun",
+                 "bridge")
 
     def __init__(self, netfn: int, cmd: int, data: bytes, deadline: float, future: Future | None,
-                 lun: int = 0):
+                 lun: int = 0, bridge: tuple[int, int] | None = None):
         self.netfn, self.cmd, self.data, self.lun = netfn, cmd, data, lun
+        self.bridge = bridge  # (channel, IPMB address) of a controller behind the BMC
         self.deadline, self.future = deadline, future
         self.seq = 0
         self.attempts = 0
@@ -205,8 +208,17 @@ class ClientSession:
         call.sent_at = now
         self.inflight = call
         self.retry_at = now + self.retry_interval
-        self._send(self, self._seal(wire.encode_request(call.netfn, call.cmd, call.data, call.seq,
-                                                        rs_lun=call.lun)))
+        if call.bridge is None:
+            msg = wire.encode_request(call.netfn, call.cmd, call.data, call.seq, rs_lun=call.lun)
+        else:
+            # Single bridging: Send Message with tracking (IPMI v2.0 section 22.7)
+            # carries an IPMB request from the BMC (0x20) to the target controller.
+            channel, target = call.bridge
+            inner = wire.encode_request(call.netfn, call.cmd, call.data, call.seq, rs_lun=call.lun,
+                                        rs_addr=target, rq_addr=wire.BMC_ADDRESS)
+            msg = wire.encode_request(NETFN_APP, CMD_SEND_MESSAGE, bytes((0x40 | channel,)) + inner,
+                                      call.seq)
+        self._send(self, self._seal(msg))
 
     def _expire(self, now: float) -> None:
         """Fail calls whose deadline passed; a login with nobody waiting stops."""
@@ -354,9 +366,19 @@ class ClientSession:
             self._pump(now)
             return
         call = self.inflight
-        if (self.state != ACTIVE or call is None or rsp.seq != call.seq or rsp.cmd != call.cmd
-                or rsp.netfn != call.netfn | 1):
+        if self.state != ACTIVE or call is None or rsp.seq != call.seq:
             return  # a late duplicate of an earlier answer
+        if call.bridge is not None and rsp.cmd == CMD_SEND_MESSAGE and rsp.netfn == NETFN_APP | 1:
+            if rsp.code:
+                self.inflight = None
+                call.finish(errors.CommandFailed(NETFN_APP, CMD_SEND_MESSAGE, rsp.code))
+                self._pump(now)
+                return
+            if not rsp.data:
+                return  # the target's own answer follows as a message of its own
+            rsp = wire.Response.decode(rsp.data)  # some BMCs embed it instead
+        if rsp.cmd != call.cmd or rsp.netfn != call.netfn | 1:
+            return
         self.inflight = None
         if rsp.code:
             call.finish(errors.CommandFailed(call.netfn, call.cmd, rsp.code))

@@ -90,10 +90,10 @@ CONSOLE_ADDRESS = 0x81  # software id of a remote console (table 5-4)
 
 
 def encode_request(netfn: int, cmd: int, data: bytes, seq: int, rs_lun: int = 0,
-                   rs_addr: int = BMC_ADDRESS) -> bytes:
-    """A console's LAN request message (table 13-4)."""
+                   rs_addr: int = BMC_ADDRESS, rq_addr: int = CONSOLE_ADDRESS) -> bytes:
+    """A LAN request message (table 13-4), or an IPMB one for Send Message."""
     head = bytes((rs_addr, (netfn << 2) | rs_lun))
-    body = bytes((CONSOLE_ADDRESS, (seq & 0x3F) << 2, cmd)) + data
+    body = bytes((rq_addr, (seq & 0x3F) << 2, cmd)) + data
     return head + bytes((checksum(head),)) + body + bytes((checksum(body),))
 
 

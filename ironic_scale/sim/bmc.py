@@ -62,7 +62,8 @@ class Bmc:
     __slots__ = ("name", "username", "password", "kg", "guid", "behaviour", "counters", "rng",
                  "sessions", "next_handle", "power_on", "pending_power", "down_until",
                  "boot_flags", "boot_flags_set_at", "boot_flag_clearing", "boot_set_in_progress",
-                 "boot_info_ack", "last_boot_device", "power_actions", "sdr_reservation")
+                 "boot_info_ack", "last_boot_device", "power_actions", "sdr_reservation",
+                 "deferred")
 
     def __init__(self, name: str, username: str, password: str, behaviour: Behaviour,
                  counters: Counter, rng: random.Random, power_on: bool = False,
@@ -88,6 +89,7 @@ class Bmc:
         self.last_boot_device: int | None = None
         self.power_actions: Counter = Counter()
         self.sdr_reservation = 0
+        self.deferred: list[bytes] = []  # messages that follow a reply (bridged answers)
 
     # -- host state ----------------------------------------------------------
 
@@ -154,8 +156,11 @@ class Bmc:
 
     # -- datagrams -----------------------------------------------------------
 
-    def handle(self, datagram: bytes, peer: tuple[str, int], now: float) -> bytes | None:
-        """Answer one datagram; ``None`` when a real BMC would stay silent."""
+    def handle(self, datagram: bytes, peer: tuple[str, int], now: float) -> bytes | list[bytes] | None:
+        """Answer one datagram; ``None`` when a real BMC would stay silent.
+
+        A list means several datagrams (a bridged request's answer follows).
+        """
         try:
             if len(datagram) >= 4 and datagram[3] == wire.RMCP_CLASS_ASF:
                 return wire.asf_pong(datagram)
@@ -197,8 +202,12 @@ class Bmc:
         req = wire.Request.decode(payload)
         s.last_seen = now
         msg = commands.dispatch(self, s, req, now)
-        s.out_seq = (s.out_seq % 0xFFFFFFFF) + 1
-        return s.keys.seal(wire.PAYLOAD_IPMI, s.console_sid, s.out_seq, msg)
+        replies = []
+        for m in [msg, *self.deferred]:
+            s.out_seq = (s.out_seq % 0xFFFFFFFF) + 1
+            replies.append(s.keys.seal(wire.PAYLOAD_IPMI, s.console_sid, s.out_seq, m))
+        self.deferred.clear()
+        return replies[0] if len(replies) == 1 else replies
 
     # -- RMCP+ handshake (IPMI v2.0 section 13.17-13.23) ----------------------
 

@@ -133,6 +133,31 @@ def get_session_info(bmc, session, data, now):
     return OK, head + bytes((2, target.priv, 0x11)) + ip + bytes(6) + struct.pack("<H", target.peer[1])
 
 
+# The one controller behind the BMC that Send Message reaches (channel, IPMB
+# address): Ironic's documented bridging example (HP Moonshot cartridges).
+BRIDGED_TARGET = (0x07, 0x72)
+CC_NAK_ON_WRITE = 0x83
+
+
+@command(NETFN_APP, 0x34, "send_message", PRIV_USER)
+def send_message(bmc, session, data, now):
+    """Bridge one request to the satellite controller (IPMI v2.0 section 22.7).
+
+    Answered the way tracked LAN bridging is: Send Message completes at once
+    with no data, and the controller's response follows as a message of its own.
+    """
+    channel, inner = data[0] & 0x0F, data[1:]
+    try:
+        req = wire.Request.decode(inner)
+    except wire.Malformed:
+        return wire.CC_INVALID_DATA_FIELD, b""
+    if (channel, inner[0]) != BRIDGED_TARGET:
+        return CC_NAK_ON_WRITE, b""
+    req.rq_addr = wire.CONSOLE_ADDRESS  # deliver the answer to the console
+    bmc.deferred.append(dispatch(bmc, session, req, now))
+    return OK, b""
+
+
 @command(NETFN_APP, 0x37, "get_system_guid", PRIV_USER)
 def get_system_guid(bmc, session, data, now):
     return OK, bmc.guid

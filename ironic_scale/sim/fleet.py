@@ -123,11 +123,12 @@ class Fleet:
                 continue
             if reply is None:
                 continue
-            delay = b.latency.sample(self.rng) if b.latency.a else 0.0
-            if delay:
-                self.loop.call_later(delay, self._send, sock, reply, peer)
-            else:
-                self._send(sock, reply, peer)
+            for datagram in reply if isinstance(reply, list) else (reply,):
+                delay = b.latency.sample(self.rng) if b.latency.a else 0.0
+                if delay:
+                    self.loop.call_later(delay, self._send, sock, datagram, peer)
+                else:
+                    self._send(sock, datagram, peer)
 
     def _send(self, sock: socket.socket, reply: bytes, peer: tuple[str, int]) -> None:
         try:

@@ -266,3 +266,17 @@ def test_calls_after_shutdown_fail_at_once(fleet_factory, engine_factory):
     with pytest.raises(errors.IPMIError, match="shut down"):
         commands.get_power(engine, c, 5)
     assert f.control.counters()["live_sessions"] == 0
+
+
+def test_single_bridging_reaches_the_controller_behind_the_bmc(fleet_factory, engine_factory):
+    f = fleet_factory(1)
+    ep, engine = f.endpoints[0], engine_factory()
+    bridged = creds_of(ep, bridge=(0x07, 0x72))
+    assert commands.get_power(engine, bridged, 5) is False
+    commands.chassis_control(engine, bridged, "on", 5)
+    assert commands.get_power(engine, bridged, 5) is True
+    counters = f.control.counters()
+    assert counters["req.send_message"] == 3 and counters["req.chassis_control"] == 1
+    with pytest.raises(errors.CommandFailed, match=r"0x83"):  # nothing at that address
+        commands.get_power(engine, creds_of(ep, bridge=(0x07, 0x74)), 5)
+    assert engine.stats()["logins"] == 1, "bridged and direct requests share the session"

@@ -222,3 +222,12 @@ def test_latency_is_added(fleet_factory):
     status(ep)
     # One login is at least 6 request/reply exchanges, each delayed 150 ms.
     assert time.monotonic() - t0 >= 0.9
+
+
+def test_ipmitool_single_bridging_to_the_satellite_controller(fleet):
+    ep = fleet.endpoints[16]
+    res = ipmitool(ep, "-b", "7", "-t", "0x72", "chassis", "power", "status")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "Chassis Power is off"
+    res = ipmitool(ep, "-b", "7", "-t", "0x74", "chassis", "power", "status")
+    assert res.returncode != 0, "nothing answers at 0x74"

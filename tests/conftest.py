@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from ironic_scale.sim.launcher import RunningFleet, start_fleet
+from ironic_scale.sim.launcher import FleetFailed, RunningFleet, start_fleet
 
 
 def _fresh_base() -> str:
@@ -21,9 +21,7 @@ def fleet_factory():
     fleets: list[RunningFleet] = []
 
     def make(count: int, *args: str) -> RunningFleet:
-        if "--address" not in args:
-            args = ("--address", _fresh_base(), *args)
-        fleet = start_fleet(count, args)
+        fleet = _start(count, args)
         fleets.append(fleet)
         return fleet
 
@@ -32,9 +30,22 @@ def fleet_factory():
         fleet.stop()
 
 
+def _start(count: int, args: tuple[str, ...]) -> RunningFleet:
+    """Start a fleet; on a random base, try another if something else holds it."""
+    if "--address" in args:
+        return start_fleet(count, args)
+    for attempt in range(5):
+        try:
+            return start_fleet(count, ("--address", _fresh_base(), *args))
+        except FleetFailed as e:
+            if "in use" not in str(e) or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="module")
 def fleet(request) -> RunningFleet:
     """A small fleet shared by one test module (24 BMCs, power off)."""
-    f = start_fleet(24, ("--address", _fresh_base()))
+    f = _start(24, ())
     request.addfinalizer(f.stop)
     return f

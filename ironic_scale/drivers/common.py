@@ -127,7 +127,7 @@ def _check_fields(node: Any, missing: list[str], invalid: list[str]) -> dict[str
                        f"of {', '.join(ipmitool.VALID_PRIV_LEVELS)}")
     version = str(info.get("ipmi_protocol_version", "2.0"))
     if version == "1.5":
-        invalid.append("ipmi_protocol_version 1.5: native-ipmi speaks IPMI 2.0 (RMCP+) only; "
+        invalid.append("ipmi_protocol_version 1.5: native-ipmi speaks IPMI 2.0 only (RMCP+); "
                        + _USE_IPMITOOL)
     elif version != "2.0":
         invalid.append(f"invalid IPMI protocol version value {version}, the valid value is 2.0")
@@ -169,10 +169,10 @@ def parse_driver_info(node: Any) -> BmcCredentials:
     if invalid:
         problems = [p.rstrip(".") for p in invalid] + [f"{name} is missing" for name in missing]
         raise exception.InvalidParameterValue(
-            "Invalid IPMI driver_info for native-ipmi: %s." % "; ".join(problems))
+            f"Invalid IPMI driver_info for native-ipmi: {'; '.join(problems)}.")
     if missing:
         raise exception.MissingParameterValue(
-            "Missing the following IPMI credentials in node's driver_info: %s." % missing)
+            f"Missing the following IPMI credentials in node's driver_info: {missing}.")
     # Ironic's parser for everything else, exactly as ipmitool reads it. It
     # would run the ipmitool binary to check bridging support, so it gets a
     # copy without ipmi_bridging (checked above).

@@ -9,20 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ironic.common import exception
-from ironic.common import metrics_utils
-from ironic.common import states
+from ironic.common import exception, metrics_utils, states
 from ironic.conductor import task_manager
 from ironic.conductor import utils as cond_utils
 from ironic.conf import CONF
 from ironic.drivers import base
 from ironic.drivers import utils as driver_utils
-from oslo_log import log as logging
 
 from ironic_scale.drivers import common
 from ironic_scale.ipmi import commands
 
-LOG = logging.getLogger(__name__)
 METRICS = metrics_utils.get_metrics_logger(__name__)
 
 # Ironic power action -> (Chassis Control action, state to wait for).
@@ -40,9 +36,24 @@ def power_state(task: Any) -> str:
     return states.POWER_ON if on else states.POWER_OFF
 
 
-def _force_boot_info(task: Any) -> dict[str, Any]:
-    # driver_utils.ensure_next_boot_device() wants ipmitool's parsed-info key.
-    return {"force_boot_device": task.node.driver_info.get("ipmi_force_boot_device", False)}
+def ensure_next_boot_device(task: Any) -> None:
+    """Before a power on: re-apply the device Ironic keeps for ``ipmi_force_boot_device``.
+
+    Ironic's ``driver_utils.ensure_next_boot_device``, as ipmitool calls it,
+    plus one fix: re-applying goes through ``set_boot_device(persistent=False)``,
+    which records a one-time override (``is_next_boot_persistent: False``), so
+    with ipmitool the following power on skips the device and every second
+    boot falls back to the BIOS order. A re-application is not a one-time
+    override: that mark is removed again.
+    """
+    node = task.node
+    one_time_pending = node.driver_internal_info.get("is_next_boot_persistent") is False
+    # driver_utils wants ipmitool's parsed-info key.
+    force = node.driver_info.get("ipmi_force_boot_device", False)
+    driver_utils.ensure_next_boot_device(task, {"force_boot_device": force})
+    if not one_time_pending and node.driver_internal_info.get("is_next_boot_persistent") is False:
+        node.del_driver_internal_info("is_next_boot_persistent")
+        node.save()
 
 
 def _set_and_wait(task: Any, power_action: str, timeout: int | None = None) -> str:
@@ -93,7 +104,7 @@ class NativeIPMIPower(base.PowerInterface):
         """
         common.credentials(task.node)  # bad driver_info fails before any action
         if power_state == states.POWER_ON:
-            driver_utils.ensure_next_boot_device(task, _force_boot_info(task))
+            ensure_next_boot_device(task)
             _set_and_wait(task, states.POWER_ON, timeout)
         elif power_state == states.POWER_OFF:
             _set_and_wait(task, states.POWER_OFF, timeout)
@@ -106,11 +117,11 @@ class NativeIPMIPower(base.PowerInterface):
                 raise exception.UnsupportedHardwareFeature(node=task.node.uuid,
                                                            feature=states.SOFT_POWER_OFF)
             _set_and_wait(task, states.SOFT_POWER_OFF, timeout)
-            driver_utils.ensure_next_boot_device(task, _force_boot_info(task))
+            ensure_next_boot_device(task)
             _set_and_wait(task, states.POWER_ON, timeout)
         else:
             raise exception.InvalidParameterValue(
-                "set_power_state called with invalid power state %s." % power_state)
+                f"set_power_state called with invalid power state {power_state}.")
 
     @METRICS.timer("NativeIPMIPower.reboot")
     @task_manager.require_exclusive_lock
@@ -122,13 +133,13 @@ class NativeIPMIPower(base.PowerInterface):
         """
         common.credentials(task.node)
         if task.node.disable_power_off:
-            driver_utils.ensure_next_boot_device(task, _force_boot_info(task))
+            ensure_next_boot_device(task)
             _set_and_wait(task, states.REBOOT, timeout)
             return
         # Some BMCs refuse "off" for a host that is already off.
         if power_state(task) != states.POWER_OFF:
             _set_and_wait(task, states.POWER_OFF, timeout)
-        driver_utils.ensure_next_boot_device(task, _force_boot_info(task))
+        ensure_next_boot_device(task)
         _set_and_wait(task, states.POWER_ON, timeout)
 
     def get_supported_power_states(self, task: Any) -> list[str]:

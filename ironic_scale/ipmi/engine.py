@@ -90,7 +90,7 @@ class Engine:
         try:
             peer = _resolve(creds)
         except OSError as e:
-            future.set_exception(errors.BMCTimeout(f"cannot resolve BMC address {creds.address}: {e}"))
+            future.set_exception(errors.IPMIError(f"cannot resolve BMC address {creds.address}: {e}"))
             return future
         call = Call(netfn, cmd, bytes(data), time.monotonic() + timeout, future, lun, creds.bridge)
         try:

@@ -296,14 +296,20 @@ class ClientSession:
         self.state = RAKP1_SENT
         self._transmit(wire.encode_v20_clear(wire.PAYLOAD_RAKP1, payload), now)
 
-    def _got_rakp2(self, data: bytes, now: float) -> None:
-        if self.state != RAKP1_SENT or len(data) < 2 or data[0] != self.tag:
-            return
+    def _rakp_reply_ok(self, data: bytes, expected_state: int, name: str, now: float) -> bool:
+        """Common checks of RAKP 2 and 4: ours, current, and a success status."""
+        if self.state != expected_state or len(data) < 2 or data[0] != self.tag:
+            return False  # stale reply to an earlier attempt
         if data[1] == RMCP_INVALID_SESSION:
             self._open(now)
-            return
+            return False
         if data[1]:
-            self._login_failed(f"RAKP 2: {errors.rmcp_status_text(data[1])}")
+            self._login_failed(f"{name}: {errors.rmcp_status_text(data[1])}")
+            return False
+        return True
+
+    def _got_rakp2(self, data: bytes, now: float) -> None:
+        if not self._rakp_reply_ok(data, RAKP1_SENT, "RAKP 2", now):
             return
         s = self.suite
         self.rc, self.guid = data[8:24], data[24:40]
@@ -325,13 +331,7 @@ class ClientSession:
         self._transmit(wire.encode_v20_clear(wire.PAYLOAD_RAKP3, payload), now)
 
     def _got_rakp4(self, data: bytes, now: float) -> None:
-        if self.state != RAKP3_SENT or len(data) < 2 or data[0] != self.tag:
-            return
-        if data[1] == RMCP_INVALID_SESSION:
-            self._open(now)
-            return
-        if data[1]:
-            self._login_failed(f"RAKP 4: {errors.rmcp_status_text(data[1])}")
+        if not self._rakp_reply_ok(data, RAKP3_SENT, "RAKP 4", now):
             return
         icv = crypto.rakp4_icv(self.suite, self._sik, self.rm, self.bmc_sid, self.guid)
         if data[8 : 8 + len(icv)] != icv:

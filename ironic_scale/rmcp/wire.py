@@ -51,6 +51,14 @@ def checksum(data: bytes | bytearray) -> int:
     return (-sum(data)) & 0xFF
 
 
+def _check_message(msg: bytes, minimum: int, what: str) -> None:
+    """Length and both checksums of a LAN message (header, then body)."""
+    if len(msg) < minimum:
+        raise Malformed(f"{what} shorter than {minimum} bytes")
+    if checksum(msg[0:2]) != msg[2] or checksum(msg[3:-1]) != msg[-1]:
+        raise Malformed(f"bad {what} checksum")
+
+
 @dataclass(slots=True)
 class Request:
     """One IPMI LAN request message (table 13-4), decoded."""
@@ -65,10 +73,7 @@ class Request:
 
     @classmethod
     def decode(cls, msg: bytes) -> "Request":
-        if len(msg) < 7:
-            raise Malformed("IPMI message shorter than 7 bytes")
-        if checksum(msg[0:2]) != msg[2] or checksum(msg[3:-1]) != msg[-1]:
-            raise Malformed("bad IPMI message checksum")
+        _check_message(msg, 7, "IPMI request")
         return cls(
             netfn=msg[1] >> 2,
             rs_lun=msg[1] & 3,
@@ -109,10 +114,7 @@ class Response:
 
     @classmethod
     def decode(cls, msg: bytes) -> "Response":
-        if len(msg) < 8:
-            raise Malformed("IPMI response shorter than 8 bytes")
-        if checksum(msg[0:2]) != msg[2] or checksum(msg[3:-1]) != msg[-1]:
-            raise Malformed("bad IPMI response checksum")
+        _check_message(msg, 8, "IPMI response")
         return cls(msg[1] >> 2, msg[4] >> 2, msg[5], msg[6], bytes(msg[7:-1]))
 
 

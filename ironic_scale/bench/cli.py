@@ -35,7 +35,7 @@ def _median(results: list[SweepResult], attr: str) -> float:
 def format_table(by_method: dict[str, list[SweepResult]]) -> str:
     base = by_method.get("ipmitool")
     base_cpu = _median(base, "cpu_ms_per_node") if base else None
-    head = (f"{'method':<13} {'nodes':>6} {'failed':>6} {'wrong':>5} {'sweep s':>8} "
+    head = (f"{'method':<17} {'nodes':>6} {'failed':>6} {'wrong':>5} {'sweep s':>8} "
             f"{'CPU ms/node (min-max)':>24} {'ipmitool/this':>14}")
     lines = [head, "-" * len(head)]
     for method, results in by_method.items():
@@ -44,7 +44,7 @@ def format_table(by_method: dict[str, list[SweepResult]]) -> str:
         hi = max(r.cpu_ms_per_node for r in results)
         ratio = f"{base_cpu / cpu:.0f}x" if base_cpu and cpu else "-"
         lines.append(
-            f"{method:<13} {results[0].nodes:>6} {max(r.failed for r in results):>6} "
+            f"{method:<17} {results[0].nodes:>6} {max(r.failed for r in results):>6} "
             f"{max(r.wrong for r in results):>5} {_median(results, 'wall_seconds'):>8.2f} "
             f"{f'{cpu:.3f} ({lo:.3f}-{hi:.3f})':>24} {ratio:>14}")
     return "\n".join(lines)

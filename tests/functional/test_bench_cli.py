@@ -10,12 +10,12 @@ import sys
 def test_bench_prints_a_table_with_every_method(tmp_path):
     out = tmp_path / "bench.json"
     res = subprocess.run(
-        [sys.executable, "-m", "ironic_scale.cli", "bench", "--count", "12", "--repeats", "1",
+        [sys.executable, "-m", "ironic_scale.cli", "bench", "--count", "12", "--repeats", "2",
          "--address", "127.11.0.1", "--json", str(out)],
         capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
-    rows = {line.split()[0]: line.split() for line in res.stdout.splitlines()[2:6]}
-    assert set(rows) == {"ipmitool", "ipmipower", "pyghmi-warm", "native"}
+    rows = {line.split()[0]: line.split() for line in res.stdout.splitlines()[2:7]}
+    assert set(rows) == {"ipmitool", "ipmipower", "pyghmi-warm", "native", "native-interface"}
     for method, cols in rows.items():
         assert cols[1:4] == ["12", "0", "0"], f"{method}: nodes, failed, wrong: {cols}"
     data = json.loads(out.read_text())

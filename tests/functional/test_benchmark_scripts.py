@@ -20,3 +20,13 @@ def test_sim_capacity_quick_mode(tmp_path):
     data = json.loads(out.read_text())
     assert data["errors"] == []
     assert all(s["failures"] == 0 for s in data["sweeps"])
+
+
+def test_micro_benchmarks_quick_mode():
+    res = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "benchmarks" / "test_micro_poll.py"),
+                          "--quick", "-q", "-p", "no:cacheprovider"],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "client CPU per power poll" in res.stdout
+    for method in ("ipmitool", "ipmipower", "native-cold", "native-warm"):
+        assert f"\n{method} " in res.stdout, method

@@ -90,9 +90,10 @@ def sensors_to_ironic(node_uuid: str, readings: list[dict[str, Any]]) -> dict[st
         if r["value"] is None or r["unavailable"]:
             continue
         sensor_type = r["type"] or "Unknown"
-        out.setdefault(sensor_type.split(" ", 1)[0], {})[r["name"]] = {
-            "Sensor ID": r["name"],
-            "Entity ID": "",  # not returned by get_sensors
+        sensor_id = f"{r['name']} (0x{r['number']:x})"  # ipmitool's form: stable resource ids
+        out.setdefault(sensor_type.split(" ", 1)[0], {})[sensor_id] = {
+            "Sensor ID": sensor_id,
+            "Entity ID": r["entity"],  # the entity's name (pyghmi keeps no raw id.instance)
             "Sensor Type (Threshold)": sensor_type,
             "Sensor Reading": _reading_text(r["value"], r["units"]),
             "Status": _status_text(r["health"]),

@@ -131,7 +131,8 @@ def get_sensors(engine: Engine, creds: BmcCredentials, timeout: float) -> list[d
             raise errors.CommandFailed(0x04, 0x2D, rsp["code"])
         reading = record.decode_sensor_reading(adapter, rsp["data"])
         if reading is not None:
-            out.append({"name": reading.name, "type": reading.type, "value": reading.value,
+            out.append({"name": reading.name, "number": record.sensor_number,
+                        "entity": record.entity, "type": reading.type, "value": reading.value,
                         "units": reading.units, "states": list(reading.states),
                         "health": reading.health, "unavailable": reading.unavailable})
     return out

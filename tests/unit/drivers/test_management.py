@@ -180,12 +180,13 @@ class SensorsNMIVendorTestCase(NativeIPMITestCase):
             task.driver.management.validate(task)  # what the conductor's sensor task does first
             data = task.driver.management.get_sensors_data(task)
         self.assertEqual({"Temperature", "Fan", "Voltage"}, set(data))
-        temp = data["Temperature"]["CPU Temp"]
-        self.assertEqual("CPU Temp", temp["Sensor ID"])
+        temp = data["Temperature"]["CPU Temp (0x1)"]  # ipmitool's sensor id, number included
+        self.assertEqual("CPU Temp (0x1)", temp["Sensor ID"])
+        self.assertEqual("processor", temp["Entity ID"].lower())
         self.assertEqual("ok", temp["Status"])
         self.assertRegex(temp["Sensor Reading"], r"^\d+(\.\d+)? degrees C$")
-        self.assertRegex(data["Fan"]["System Fan 1"]["Sensor Reading"], r"^\d+ RPM$")
-        self.assertRegex(data["Voltage"]["12V"]["Sensor Reading"], r"^\d+(\.\d+)? Volts$")
+        self.assertRegex(data["Fan"]["System Fan 1 (0x2)"]["Sensor Reading"], r"^\d+ RPM$")
+        self.assertRegex(data["Voltage"]["12V (0x3)"]["Sensor Reading"], r"^\d+(\.\d+)? Volts$")
         for sensors in data.values():
             for sensor in sensors.values():
                 self.assertIn("Entity ID", sensor)  # ironic-prometheus-exporter needs the key
@@ -194,7 +195,7 @@ class SensorsNMIVendorTestCase(NativeIPMITestCase):
         node = self.create_node(self.bmc())  # host off: fan and 12 V have no reading
         with task_manager.acquire(self.context, node.uuid, shared=True) as task:
             data = task.driver.management.get_sensors_data(task)
-        self.assertEqual({"Temperature": ["CPU Temp"]}, {k: list(v) for k, v in data.items()})
+        self.assertEqual({"Temperature": ["CPU Temp (0x1)"]}, {k: list(v) for k, v in data.items()})
 
     def test_sensor_read_failure(self):
         bmc = self.bmc()

@@ -1,78 +1,200 @@
-"""``ironic-scale bench``: start a simulated fleet, poll it with each method, print a table."""
+"""``ironic-scale bench``: argparse and the order of things (run, save, print, plot).
+
+``ironic-scale bench [options]`` runs the comparison; ``ironic-scale bench
+compare OLD NEW`` compares two result files. ``compare`` is an optional
+sub-command of ``bench`` so that bare ``ironic-scale bench`` keeps working.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import datetime
 import shutil
-import statistics
 import sys
+import warnings
+from typing import Any
 
-from ironic_scale.bench.sweep import METHODS, SweepResult, sweep
-from ironic_scale.sim.launcher import start_fleet
+from ironic_scale.bench import report, results, runner
+from ironic_scale.bench.compare import add_compare
+from ironic_scale.bench.faults import FAULTS, FaultSettings
+from ironic_scale.bench.progress import Progress
+from ironic_scale.bench.sweep import FORKED, METHODS, READ_ONLY_METHODS, SweepOptions
 
-TOOLS = {"ipmitool": "ipmitool", "ipmipower": "ipmipower"}
+DEFAULT_SIZE = 200
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: sizes must be at least 1")
+    return values
+
+
+def _name_list(choices: tuple[str, ...], what: str):
+    def parse(text: str) -> list[str]:
+        names = [v.strip() for v in text.split(",") if v.strip()]
+        for n in names:
+            if n not in choices:
+                raise argparse.ArgumentTypeError(f"unknown {what} {n!r}: choose from {', '.join(choices)}")
+        if not names:
+            raise argparse.ArgumentTypeError(f"no {what} given")
+        return list(dict.fromkeys(names))
+    return parse
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction between 0 and 1")
+    return value
+
+
+def _latency(text: str) -> str:
+    from ironic_scale.sim.behaviour import Latency
+
+    try:
+        Latency.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
 def add_bench(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="measure power-poll cost against ipmitool and ipmipower",
-                       description="Start a simulated fleet on loopback, poll every BMC once per "
-                                   "method and repeat, and print medians with ratios measured "
-                                   "in the same run.")
-    p.add_argument("--count", type=int, default=200, help="simulated BMCs (default 200)")
-    p.add_argument("--methods", default=",".join(METHODS),
-                   help=f"comma-separated, from {', '.join(METHODS)}")
-    p.add_argument("--repeats", type=int, default=3, help="sweeps per method (default 3)")
-    p.add_argument("--address", default="127.10.0.1", help="first simulator address")
-    p.add_argument("--json", help="write the results to this file")
+    p = sub.add_parser(
+        "bench", help="measure power-poll cost against ipmitool and ipmipower",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Start a simulated fleet on loopback (one per size and fault mix), poll every "
+                    "BMC once per method and repeat,\nand print medians (min-max) with ratios "
+                    "measured in the same run. Saves a JSON result and a PNG plot.\n"
+                    "With --inventory, polls real BMCs read-only instead (no simulator).",
+        epilog="examples:\n"
+               "  ironic-scale bench                                  # 200 BMCs, ~1 minute\n"
+               "  ironic-scale bench --sizes 100,1000,5000,25000 --repeats 3\n"
+               "  ironic-scale bench --sizes 1000 --faults none,dead,loss,latency,all\n"
+               "  ironic-scale bench --inventory bmcs.jsonl --methods ipmipower,native\n"
+               "  ironic-scale bench compare results/old.json results/new.json --threshold 0.1")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--sizes", type=_int_list, help="fleet sizes to sweep, e.g. 100,1000,5000,25000 "
+                                                      f"(default {DEFAULT_SIZE})")
+    size.add_argument("--count", type=_positive_int, help="one fleet size (same as --sizes N)")
+    p.add_argument("--methods", type=_name_list(METHODS, "method"),
+                   help=f"comma-separated, from {', '.join(METHODS)} (default: all; with "
+                        f"--inventory: {', '.join(READ_ONLY_METHODS)})")
+    p.add_argument("--repeats", type=_positive_int, default=3, help="sweeps per method (default 3)")
+    p.add_argument("--ipmitool-max-repeats", type=_positive_int, metavar="N",
+                   help="at most N ipmitool sweeps per size (default: 1 above "
+                        f"{runner.LARGE_FLEET} BMCs, else --repeats); ipmitool costs ~29 ms "
+                        "CPU per node")
+    p.add_argument("--faults", type=_name_list(FAULTS, "fault mix"),
+                   help="fault mixes, each on its own fleet: none, dead (--dead-fraction BMCs "
+                        "never answer), loss (--loss of requests dropped), latency (--latency "
+                        "per reply), all (the three together); default none")
+    p.add_argument("--dead-fraction", type=_fraction, default=0.01,
+                   help="for dead/all: fraction of dead BMCs (default 0.01)")
+    p.add_argument("--loss", type=_fraction, default=0.05,
+                   help="for loss/all: fraction of requests dropped (default 0.05)")
+    p.add_argument("--latency", type=_latency, default="200ms",
+                   help="for latency/all: reply delay in the simulator's syntax (default 200ms)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="per-node deadline for native (default 10) and ipmipower (--session-"
+                        "timeout, default its own 20); ipmitool keeps Ironic's -R 7 -N 5")
+    p.add_argument("--address", default="127.10.0.1", help="first simulator address (loopback)")
+    p.add_argument("--inventory", metavar="FILE",
+                   help="poll these BMCs (JSON lines: address, port, username, password) "
+                        "READ-ONLY: no simulator; only Get Chassis Status and Get Device ID "
+                        "are sent, and forked tools only run 'power status' / '--stat'")
+    p.add_argument("--json", metavar="PATH",
+                   help="result file (default results/bench-<timestamp>.json)")
+    p.add_argument("--plot", metavar="PATH", help="PNG plot (default: next to the JSON file)")
+    p.add_argument("--profile", nargs="?", const="", metavar="SVG",
+                   help="also record a py-spy flame graph of native sweeps (default path: "
+                        "next to the JSON file)")
     p.set_defaults(func=run_bench)
+    bench_sub = p.add_subparsers(dest="bench_command", metavar="[compare]",
+                                 title="sub-command (optional)")
+    add_compare(bench_sub)
 
 
-def _median(results: list[SweepResult], attr: str) -> float:
-    return statistics.median(getattr(r, attr) for r in results)
+def _check_tools(methods: list[str]) -> None:
+    for m in methods:
+        if m in FORKED and shutil.which(FORKED[m]) is None:
+            raise ValueError(f"{FORKED[m]} is not installed: run deploy/install-tools.sh "
+                             f"or leave {m} out of --methods")
 
 
-def format_table(by_method: dict[str, list[SweepResult]]) -> str:
-    base = by_method.get("ipmitool")
-    base_cpu = _median(base, "cpu_ms_per_node") if base else None
-    head = (f"{'method':<17} {'nodes':>6} {'failed':>6} {'wrong':>5} {'sweep s':>8} "
-            f"{'CPU ms/node (min-max)':>24} {'ipmitool/this':>14}")
-    lines = [head, "-" * len(head)]
-    for method, results in by_method.items():
-        cpu = _median(results, "cpu_ms_per_node")
-        lo = min(r.cpu_ms_per_node for r in results)
-        hi = max(r.cpu_ms_per_node for r in results)
-        ratio = f"{base_cpu / cpu:.0f}x" if base_cpu and cpu else "-"
-        lines.append(
-            f"{method:<17} {results[0].nodes:>6} {max(r.failed for r in results):>6} "
-            f"{max(r.wrong for r in results):>5} {_median(results, 'wall_seconds'):>8.2f} "
-            f"{f'{cpu:.3f} ({lo:.3f}-{hi:.3f})':>24} {ratio:>14}")
-    return "\n".join(lines)
+def _plan(args: argparse.Namespace) -> runner.Plan:
+    options = SweepOptions(timeout=args.timeout)
+    if args.timeout is not None and args.timeout <= 0:
+        raise ValueError("--timeout must be positive")
+    if args.inventory:
+        from ironic_scale.sim import inventory
+
+        if args.sizes or args.count or args.faults not in (None, ["none"]):
+            raise ValueError("--inventory fixes the fleet: leave out --sizes, --count and --faults")
+        methods = args.methods or list(READ_ONLY_METHODS)
+        refused = [m for m in methods if m not in READ_ONLY_METHODS]
+        if refused:
+            raise ValueError(f"{', '.join(refused)} cannot run against real BMCs (it does not go "
+                             f"through the read-only guard); use {', '.join(READ_ONLY_METHODS)}")
+        endpoints = inventory.read(args.inventory)
+        if not endpoints:
+            raise ValueError(f"{args.inventory} lists no BMC")
+        return runner.Plan([len(endpoints)], ["none"], methods, args.repeats,
+                           ipmitool_max_repeats=args.ipmitool_max_repeats, options=options,
+                           inventory=endpoints)
+    sizes = args.sizes or [args.count or DEFAULT_SIZE]
+    return runner.Plan(
+        list(dict.fromkeys(sizes)), args.faults or ["none"], args.methods or list(METHODS),
+        args.repeats, address=args.address, ipmitool_max_repeats=args.ipmitool_max_repeats,
+        fault_settings=FaultSettings(args.dead_fraction, args.loss, args.latency), options=options)
+
+
+def _settings(args: argparse.Namespace, plan: runner.Plan) -> dict[str, Any]:
+    raw = {k: v for k, v in vars(args).items() if k not in ("func", "bench_command")}
+    return {**raw, "sizes": plan.sizes, "faults": plan.faults, "methods": plan.methods,
+            "ipmitool_repeats": {n: plan.repeats_for("ipmitool", n) for n in plan.sizes},
+            "argv": sys.argv[1:]}
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"unknown method {m!r}: choose from {', '.join(METHODS)}")
-        if m in TOOLS and shutil.which(TOOLS[m]) is None:
-            raise ValueError(f"{TOOLS[m]} is not installed: run deploy/install-tools.sh")
-    if args.count < 1 or args.repeats < 1:
-        raise ValueError("--count and --repeats must be at least 1")
-    print(f"starting {args.count} simulated BMCs on loopback...", file=sys.stderr)
-    with start_fleet(args.count, ("--address", args.address)) as fleet:
-        on = [e.key for e in fleet.endpoints[::2]]  # half the hosts on, half off
-        fleet.control.power(on, "on")
-        expected = {e.key: "off" for e in fleet.endpoints} | dict.fromkeys(on, "on")
-        by_method: dict[str, list[SweepResult]] = {m: [] for m in methods}
-        for i in range(args.repeats):
-            for m in methods:
-                print(f"  sweep {i + 1}/{args.repeats}: {m}", file=sys.stderr)
-                by_method[m].append(sweep(m, fleet.endpoints, expected))
-    print(format_table(by_method))
-    print("CPU is the client's (children included); medians of "
-          f"{args.repeats} sweeps; the simulator runs in its own processes.")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({m: [vars(r) for r in rs] for m, rs in by_method.items()}, f, indent=1)
-    return 0
+    # futurist imports eventlet when it is installed (Ironic's test extras pull it in).
+    warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
+    plan = _plan(args)
+    _check_tools(plan.methods)
+    started = datetime.datetime.now().astimezone()
+    json_path = args.json or results.default_json_path(started)
+    profile_path = None
+    if args.profile is not None:
+        from ironic_scale.bench.profile import profile_native
+
+        profile_path = args.profile or results.sibling(json_path, "-native.svg")
+        plan.profile = lambda endpoints: profile_native(endpoints, profile_path, plan.options)
+    outcome = runner.run(plan, Progress())
+    doc = results.document(outcome, _settings(args, plan),
+                           "inventory" if plan.inventory is not None else "simulator",
+                           started, datetime.datetime.now().astimezone())
+    from ironic_scale.bench.plot import plot
+
+    doc["plot"] = plot_note = plot(doc, args.plot or results.sibling(json_path, ".png"))
+    results.write(doc, json_path)
+    print(report.render(doc))
+    print(f"results: {json_path}")
+    print(plot_note)
+    if outcome.profile is not None:
+        p = outcome.profile
+        print(f"profile: {p['path']} ({p['sweeps']} native sweeps of {p['nodes']} BMCs in "
+              f"{p['seconds']} s, {p['samples']} samples)" if p["path"]
+              else f"profile skipped: {p['error']}")
+    if doc["correctness_failures"] or doc["write_requests_seen"]:
+        return 1
+    return 130 if outcome.interrupted else 0

@@ -1,59 +1,80 @@
-"""Poll every BMC of a fleet once with one method; measure wall time and client CPU.
+"""Poll every BMC of a fleet once with one method; measure wall time, client CPU and RSS.
 
-Client CPU is this process's CPU plus that of the children it waited for
+Client CPU is this process's CPU plus that of the children it reaped
 (``getrusage``), so forked ``ipmitool``/``ipmipower`` processes count in full.
+Warm methods log in before the clock starts: they measure the steady-state
+poll. Every request goes through ``readonly``: the bench only ever reads.
 """
 
 from __future__ import annotations
 
 import os
-import resource
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+from ironic_scale.bench import meter
+from ironic_scale.bench.progress import Progress, Silent
+from ironic_scale.bench.readonly import (
+    ReadOnlyEngine,
+    ReadOnlyViolation,
+    check_tool_argv,
+    raw_readonly,
+)
 from ironic_scale.sim.inventory import Endpoint
 
 IRONIC_WORKERS = 8  # Ironic's [conductor]sync_power_state_workers default
 IPMIPOWER_BATCH = 1000  # hosts per ipmipower process (argv stays well under limits)
+IPMITOOL_KILL_AFTER = 300.0  # Ironic's -R 7 -N 5 gives up on a dead BMC after ~112 s
+IPMIPOWER_KILL_AFTER = 900.0
+ERROR_CHARS = 120  # a failed node's state is "error: why", cut to this length
+NATIVE_TIMEOUT = 10.0  # per BMC, login included: [native_ipmi]command_timeout's default
 
 
 @dataclass
-class SweepResult:
+class SweepOptions:
+    timeout: float | None = None  # per-node deadline (native, ipmipower); None: each one's default
+    progress: Progress = field(default_factory=Silent)
+
+
+@dataclass
+class Sweep:
+    """One timed sweep: raw figures plus each node's state ("on", "off", or why not)."""
+
     method: str
     nodes: int
-    answered: int
-    wrong: int
     wall_seconds: float
     cpu_seconds: float
-
-    @property
-    def failed(self) -> int:
-        return self.nodes - self.answered
+    states: dict[str, str]
+    in_process: bool
+    tool_rss_kib: int | None  # a forked tool's own peak RSS (one extra run, GNU time)
+    rss_growth_kib: int  # this process: peak during setup + sweep minus RSS before setup
+    sim_cpu_seconds: float | None = None
 
     @property
     def cpu_ms_per_node(self) -> float:
         return 1000.0 * self.cpu_seconds / self.nodes
 
+    @property
+    def rss_mib(self) -> float:
+        """The memory figure the table shows: a tool's own peak RSS if forked, else growth."""
+        kib = self.tool_rss_kib if not self.in_process else self.rss_growth_kib
+        return (kib or 0) / 1024.0
 
-def _cpu() -> float:
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
+class Method(Protocol):
+    in_process: bool
 
-def _measure(method: str, endpoints: list[Endpoint], expected: dict[str, str],
-             poll: Callable[[list[Endpoint]], dict[str, str]]) -> SweepResult:
-    cpu0, t0 = _cpu(), time.monotonic()
-    states = poll(endpoints)
-    wall, cpu = time.monotonic() - t0, _cpu() - cpu0
-    answered = sum(1 for e in endpoints if states.get(e.key) in ("on", "off"))
-    wrong = sum(1 for e in endpoints if states.get(e.key) in ("on", "off")
-                and states[e.key] != expected[e.key])
-    return SweepResult(method, len(endpoints), answered, wrong, wall, cpu)
+    def poll(self, endpoints: list[Endpoint]) -> dict[str, str]: ...
+
+    def child_rss_kib(self, answered: list[Endpoint]) -> int | None:
+        """Forked methods: peak RSS of one representative child, run again untimed
+        against BMCs that answered (a dead one would take ipmitool ~112 s)."""
+
+    def close(self) -> None: ...
 
 
 def ipmitool_command(ep: Endpoint, pw_file: str) -> list[str]:
@@ -68,25 +89,55 @@ def ipmitool_command(ep: Endpoint, pw_file: str) -> list[str]:
             "power", "status"]
 
 
-def poll_ipmitool(endpoints: list[Endpoint]) -> dict[str, str]:
+def _secret_file(directory: str, name: str, text: str) -> str:
+    path = os.path.join(directory, name)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        f.write(text)
+    return path
+
+
+class Ipmitool:
     """One forked ipmitool per node from 8 worker threads, as Ironic does."""
-    with tempfile.TemporaryDirectory() as tmp:
-        pw_files: dict[str, str] = {}
+
+    in_process = False
+
+    def __init__(self, endpoints: list[Endpoint], options: SweepOptions):
+        self.options = options
+        self._tmp = tempfile.TemporaryDirectory(prefix="ironic-scale-bench-")
+        self.pw_files: dict[str, str] = {}
         for ep in endpoints:
-            if ep.password not in pw_files:
-                path = os.path.join(tmp, f"pw{len(pw_files)}")
-                with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-                    f.write(ep.password)
-                pw_files[ep.password] = path
+            if ep.password not in self.pw_files:
+                self.pw_files[ep.password] = _secret_file(
+                    self._tmp.name, f"pw{len(self.pw_files)}", ep.password)
+
+    def poll(self, endpoints: list[Endpoint]) -> dict[str, str]:
+        total, progress = len(endpoints), self.options.progress
 
         def one(ep: Endpoint) -> tuple[str, str]:
-            res = subprocess.run(ipmitool_command(ep, pw_files[ep.password]),
-                                 capture_output=True, text=True, timeout=120)
-            words = res.stdout.split()
-            return ep.key, words[-1] if res.returncode == 0 and words else "error"
+            argv = ipmitool_command(ep, self.pw_files[ep.password])
+            check_tool_argv(argv)
+            run = meter.run_tool(argv, IPMITOOL_KILL_AFTER)
+            progress.tick("ipmitool", total)
+            words = run.stdout.split()
+            if run.returncode == 0 and words and words[-1] in ("on", "off"):
+                return ep.key, words[-1]
+            return ep.key, f"error: {run.error}"[:ERROR_CHARS]
 
-        with ThreadPoolExecutor(IRONIC_WORKERS) as pool:
+        pool = ThreadPoolExecutor(IRONIC_WORKERS)
+        try:
             return dict(pool.map(one, endpoints))
+        finally:  # on Ctrl-C, do not fork the thousands still queued
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def child_rss_kib(self, answered: list[Endpoint]) -> int | None:
+        if not answered:
+            return None
+        argv = ipmitool_command(answered[0], self.pw_files[answered[0].password])
+        check_tool_argv(argv)
+        return meter.tool_peak_rss_kib(argv, IPMITOOL_KILL_AFTER)
+
+    def close(self) -> None:
+        self._tmp.cleanup()
 
 
 def _batches(items: list[Endpoint], size: int) -> Iterable[list[Endpoint]]:
@@ -94,21 +145,71 @@ def _batches(items: list[Endpoint], size: int) -> Iterable[list[Endpoint]]:
         yield items[i : i + size]
 
 
-def poll_ipmipower(endpoints: list[Endpoint]) -> dict[str, str]:
-    """One FreeIPMI ipmipower process per 1,000 hosts, all hosts in parallel inside it."""
-    states: dict[str, str] = {}
-    for batch in _batches(endpoints, IPMIPOWER_BATCH):
-        names = {(e.address if e.port == 623 else f"{e.address}:{e.port}"): e.key for e in batch}
-        ep = batch[0]
-        res = subprocess.run(
-            ["ipmipower", "-D", "LAN_2_0", "-h", ",".join(names), "-u", ep.username,
-             "-p", ep.password, "--stat"],
-            capture_output=True, text=True, timeout=600)
-        for line in res.stdout.splitlines():
-            host, _, state = line.partition(": ")
-            if host in names:
-                states[names[host]] = state.strip()
-    return states
+def _conf_safe(text: str) -> bool:
+    """FreeIPMI's config parser takes a double-quoted value without these characters."""
+    return not any(c in text for c in '"#\\\n\r')
+
+
+class Ipmipower:
+    """One FreeIPMI ipmipower process per 1,000 hosts, all hosts in parallel inside it.
+
+    Credentials go in a 0600 config file (not on the command line, where ``ps``
+    shows them), unless FreeIPMI's config syntax cannot express them.
+    """
+
+    in_process = False
+
+    def __init__(self, endpoints: list[Endpoint], options: SweepOptions):
+        self.options = options
+        self._tmp = tempfile.TemporaryDirectory(prefix="ironic-scale-bench-")
+        self._conf: dict[tuple[str, str], str] = {}
+
+    def _credentials_args(self, username: str, password: str) -> list[str]:
+        if not (_conf_safe(username) and _conf_safe(password)):
+            return ["-u", username, "-p", password]
+        key = (username, password)
+        if key not in self._conf:
+            self._conf[key] = _secret_file(self._tmp.name, f"freeipmi{len(self._conf)}.conf",
+                                           f'username "{username}"\npassword "{password}"\n')
+        return ["--config-file", self._conf[key]]
+
+    def _commands(self, endpoints: list[Endpoint]) -> Iterable[tuple[list[str], dict[str, str]]]:
+        """One command per batch and per set of credentials (ipmipower takes one of each),
+        with the host names it prints mapped to endpoint keys."""
+        groups: dict[tuple[str, str], list[Endpoint]] = {}
+        for ep in endpoints:
+            groups.setdefault((ep.username, ep.password), []).append(ep)
+        timeout = [] if self.options.timeout is None else [
+            "--session-timeout", str(int(self.options.timeout * 1000))]
+        for (username, password), group in groups.items():
+            for batch in _batches(group, IPMIPOWER_BATCH):
+                names = {(e.address if e.port == 623 else f"{e.address}:{e.port}"): e.key
+                         for e in batch}
+                argv = ["ipmipower", "-D", "LAN_2_0", "-h", ",".join(names),
+                        *self._credentials_args(username, password), *timeout, "--stat"]
+                check_tool_argv(argv)
+                yield argv, names
+
+    def poll(self, endpoints: list[Endpoint]) -> dict[str, str]:
+        states: dict[str, str] = {}
+        for argv, names in self._commands(endpoints):
+            run = meter.run_tool(argv, IPMIPOWER_KILL_AFTER)
+            for line in run.stdout.splitlines():
+                host, _, state = line.partition(": ")
+                if host in names:
+                    states[names[host]] = state.strip()
+            self.options.progress.tick("ipmipower", len(endpoints), len(names))
+        return states
+
+    def child_rss_kib(self, answered: list[Endpoint]) -> int | None:
+        """One full batch of answering BMCs: the largest process a sweep forks."""
+        if not answered:
+            return None
+        argv, _ = next(iter(self._commands(answered[:IPMIPOWER_BATCH])))
+        return meter.tool_peak_rss_kib(argv, IPMIPOWER_KILL_AFTER)
+
+    def close(self) -> None:
+        self._tmp.cleanup()
 
 
 class PyghmiWarm:
@@ -119,28 +220,41 @@ class PyghmiWarm:
     threads (../shared/DESIGN.md).
     """
 
-    def __init__(self, endpoints: list[Endpoint]):
+    in_process = True
+
+    def child_rss_kib(self, answered: list[Endpoint]) -> int | None:
+        return None
+
+    def __init__(self, endpoints: list[Endpoint], options: SweepOptions):
         from pyghmi.ipmi import command
 
-        self.sessions = {}
-        for ep in endpoints:
-            try:
-                self.sessions[ep.key] = command.Command(
-                    bmc=ep.address, port=ep.port, userid=ep.username.encode(),
-                    password=ep.password.encode())
-            except Exception:  # noqa: BLE001 - a BMC we cannot log in to fails its polls
-                pass
+        self.sessions: dict[str, Any] = {}
+        try:
+            for ep in endpoints:
+                try:
+                    self.sessions[ep.key] = command.Command(
+                        bmc=ep.address, port=ep.port, userid=ep.username.encode(),
+                        password=ep.password.encode())
+                except Exception:  # noqa: BLE001 - a BMC we cannot log in to fails its polls
+                    pass
+                options.progress.tick("pyghmi login", len(endpoints))
+        except BaseException:  # Ctrl-C during login: log out of what is open
+            self.close()
+            raise
 
     def poll(self, endpoints: list[Endpoint]) -> dict[str, str]:
         states = {}
         for ep in endpoints:
             cmd = self.sessions.get(ep.key)
             try:
-                rsp = cmd.raw_command(0x00, 0x01) if cmd else {"error": "no session"}
+                rsp = raw_readonly(cmd, 0x00, 0x01) if cmd else {"error": "no session"}
+            except ReadOnlyViolation:
+                raise
             except Exception as e:  # noqa: BLE001 - any client failure is a failed poll
                 rsp = {"error": str(e)}
-            ok = "error" not in rsp and not rsp.get("code")
-            states[ep.key] = ("on" if rsp["data"][0] & 1 else "off") if ok else "error"
+            ok = "error" not in rsp and not rsp.get("code") and rsp.get("data")
+            states[ep.key] = (("on" if rsp["data"][0] & 1 else "off") if ok
+                              else f"error: {rsp.get('error') or rsp.get('code')}"[:ERROR_CHARS])
         return states
 
     def close(self) -> None:
@@ -151,27 +265,45 @@ class PyghmiWarm:
                 pass
 
 
-class NativeWarm:
-    """This project's engine: sessions logged in before the clock starts, then one
-    bulk sweep through the futurist poller (Get Chassis Status per node)."""
+def _credentials(ep: Endpoint):
+    from ironic_scale.ipmi.credentials import BmcCredentials
 
-    def __init__(self, endpoints: list[Endpoint]):
+    return BmcCredentials(ep.address, ep.port, ep.username, ep.password)
+
+
+class NativeWarm:
+    """This project's engine behind the read-only wrapper: sessions logged in before
+    the clock starts, then one bulk sweep through the futurist poller."""
+
+    in_process = True
+
+    def child_rss_kib(self, answered: list[Endpoint]) -> int | None:
+        return None
+
+    def __init__(self, endpoints: list[Endpoint], options: SweepOptions):
         from ironic_scale.ipmi.engine import Engine
         from ironic_scale.ipmi.poller import PowerPoller
 
-        self.engine = Engine()
-        self.poller = PowerPoller(self.engine)
+        self.timeout = options.timeout or NATIVE_TIMEOUT
+        self.engine = ReadOnlyEngine(Engine())
+        self.poller = PowerPoller(self.engine)  # type: ignore[arg-type] - duck-typed Engine
         self.creds = {ep.key: _credentials(ep) for ep in endpoints}
-        self.poll(endpoints)  # log in
+        try:
+            self.poll(endpoints)  # log in
+        except BaseException:  # Ctrl-C during login: nobody else will close us
+            self.close()
+            raise
 
     def poll(self, endpoints: list[Endpoint]) -> dict[str, str]:
-        results = self.poller.poll([self.creds[ep.key] for ep in endpoints], timeout=10.0)
-        return {ep.key: ("on" if r else "off") if isinstance(r, bool) else "error"
+        results = self.poller.poll([self.creds[ep.key] for ep in endpoints], timeout=self.timeout)
+        return {ep.key: ("on" if r else "off") if isinstance(r, bool) else f"error: {r}"[:ERROR_CHARS]
                 for ep, r in zip(endpoints, results, strict=True)}
 
     def close(self) -> None:
-        self.poller.close()
+        # Engine first: it fails whatever is still pending, so the poller's
+        # workers return at once instead of at their deadline.
         self.engine.shutdown()
+        self.poller.close()
 
 
 class NativeInterface:
@@ -180,9 +312,16 @@ class NativeInterface:
 
     The task is a stand-in holding the node's uuid and driver_info: acquiring a
     real task is Ironic's own cost (database), measured by the density tests.
+    This goes through the driver's process-wide engine, not the bench's
+    read-only wrapper, so it is refused against real BMCs (``--inventory``).
     """
 
-    def __init__(self, endpoints: list[Endpoint]):
+    in_process = True
+
+    def child_rss_kib(self, answered: list[Endpoint]) -> int | None:
+        return None
+
+    def __init__(self, endpoints: list[Endpoint], options: SweepOptions):
         from types import SimpleNamespace
 
         from ironic_scale.drivers.power import NativeIPMIPower
@@ -194,7 +333,11 @@ class NativeInterface:
                 "ipmi_username": ep.username, "ipmi_password": ep.password}))
             for ep in endpoints}
         self.pool = ThreadPoolExecutor(IRONIC_WORKERS)
-        self.poll(endpoints)  # log in
+        try:
+            self.poll(endpoints)  # log in
+        except BaseException:  # Ctrl-C during login: nobody else will close us
+            self.close()
+            raise
 
     def poll(self, endpoints: list[Endpoint]) -> dict[str, str]:
         from ironic.common import states
@@ -202,41 +345,66 @@ class NativeInterface:
         def one(ep: Endpoint) -> tuple[str, str]:
             try:
                 state = self.power.get_power_state(self.tasks[ep.key])
-            except Exception:  # noqa: BLE001 - a failed poll is counted, not raised
-                return ep.key, "error"
-            return ep.key, {states.POWER_ON: "on", states.POWER_OFF: "off"}.get(state, "error")
+            except Exception as e:  # noqa: BLE001 - a failed poll is counted, not raised
+                return ep.key, f"error: {e}"[:ERROR_CHARS]
+            return ep.key, {states.POWER_ON: "on", states.POWER_OFF: "off"}.get(
+                state, f"error: state {state}")
 
         return dict(self.pool.map(one, endpoints))
 
     def close(self) -> None:
         from ironic_scale.drivers import common
 
-        self.pool.shutdown()
+        self.pool.shutdown(cancel_futures=True)
         # Log out, but keep the driver's process-wide engine for the next sweep.
         for task in self.tasks.values():
             common.engine().close(common.credentials(task.node))
 
 
-def _credentials(ep: Endpoint):
-    from ironic_scale.ipmi.credentials import BmcCredentials
-
-    return BmcCredentials(ep.address, ep.port, ep.username, ep.password)
-
-
 METHODS = ("ipmitool", "ipmipower", "pyghmi-warm", "native", "native-interface")
-WARM = {"pyghmi-warm": PyghmiWarm, "native": NativeWarm, "native-interface": NativeInterface}
+FORKED = {"ipmitool": "ipmitool", "ipmipower": "ipmipower"}  # method -> program it runs
+READ_ONLY_METHODS = ("ipmitool", "ipmipower", "pyghmi-warm", "native")
+_CLASSES: dict[str, Callable[[list[Endpoint], SweepOptions], Method]] = {
+    "ipmitool": Ipmitool, "ipmipower": Ipmipower, "pyghmi-warm": PyghmiWarm,
+    "native": NativeWarm, "native-interface": NativeInterface}
 
 
-def sweep(method: str, endpoints: list[Endpoint], expected: dict[str, str]) -> SweepResult:
-    """Poll every endpoint once with ``method``; count answers and wrong answers."""
-    if method == "ipmitool":
-        return _measure(method, endpoints, expected, poll_ipmitool)
-    if method == "ipmipower":
-        return _measure(method, endpoints, expected, poll_ipmipower)
-    if method in WARM:
-        pool = WARM[method](endpoints)
-        try:
-            return _measure(method, endpoints, expected, pool.poll)
-        finally:
-            pool.close()
-    raise ValueError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
+def preload(method: str) -> None:
+    """Import what a method needs before the RSS baseline, so imports do not count as growth."""
+    if method == "pyghmi-warm":
+        import pyghmi.ipmi.command  # noqa: F401
+    elif method == "native":
+        import ironic_scale.ipmi.poller  # noqa: F401
+    elif method == "native-interface":
+        import ironic.common.states  # noqa: F401
+
+        import ironic_scale.drivers.power  # noqa: F401
+
+
+def sweep(method: str, endpoints: list[Endpoint], options: SweepOptions | None = None,
+          sim_cpu: Callable[[], float] | None = None) -> Sweep:
+    """Set up ``method`` (untimed), poll every endpoint once (timed), tear down.
+
+    ``sim_cpu`` reads the simulator's CPU seconds; it is read right around the
+    timed poll, so its delta is what the simulator spent answering this sweep.
+    """
+    if method not in _CLASSES:
+        raise ValueError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
+    options = options or SweepOptions()
+    preload(method)
+    rss0 = meter.rss_kib()
+    peak_reset = meter.reset_peak_rss()
+    poller = _CLASSES[method](endpoints, options)
+    try:
+        sim0 = sim_cpu() if sim_cpu else None
+        cpu0, t0 = meter.cpu_seconds(), time.monotonic()
+        states = poller.poll(endpoints)
+        wall, cpu = time.monotonic() - t0, meter.cpu_seconds() - cpu0
+        sim = sim_cpu() - sim0 if sim_cpu and sim0 is not None else None
+        peak = meter.peak_rss_kib() if peak_reset else meter.rss_kib()
+        child_rss = poller.child_rss_kib(  # untimed
+            [ep for ep in endpoints if states.get(ep.key) in ("on", "off")])
+    finally:
+        poller.close()
+    return Sweep(method, len(endpoints), wall, cpu, states, poller.in_process, child_rss,
+                 max(0, peak - rss0), sim)

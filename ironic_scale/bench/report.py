@@ -1,0 +1,149 @@
+"""The terminal report, rendered from the result document (so it shows exactly what is saved)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+RULE = "!" * 78
+
+
+def ratio(x: float | None) -> str:
+    if not x:
+        return "-"
+    if x >= 10:
+        return f"{x:.0f}x"
+    if x >= 1:
+        return f"{x:.1f}x"
+    return f"{x:.3f}x"
+
+
+def _spread(s: dict[str, float] | None, fmt: str) -> str:
+    if not s:
+        return "-"
+    return f"{s['median']:{fmt}} ({s['min']:{fmt}}-{s['max']:{fmt}})"
+
+
+def _max(s: dict[str, float] | None) -> str:
+    return "-" if not s else f"{s['max']:.0f}"
+
+
+def _rss(row: dict[str, Any]) -> str:
+    s = row["summary"]["rss_mib"]
+    if not s:
+        return "-"
+    return f"+{s['median']:.1f}" if row["in_process"] else f"{s['median']:.1f} child"
+
+
+def _label(row: dict[str, Any], repeats: int) -> str:
+    n = row["runs_done"]
+    return row["method"] if n >= repeats else f"{row['method']} ({n} run{'s' if n > 1 else ''})"
+
+
+def _table(rows: list[dict[str, Any]], repeats: int, simulated: bool) -> list[str]:
+    if simulated:
+        head = (f"{'method':<22} {'failed':>6} {'missed':>6} {'wrong':>5} {'sweep s (min-max)':>25} "
+                f"{'CPU ms/node (min-max)':>24} {'ipmitool/this':>13} {'ipmipower/this':>14} "
+                f"{'RSS MiB':>10} {'sim CPU ms/node':>22}")
+    else:
+        head = (f"{'method':<22} {'on':>6} {'off':>6} {'failed':>6} {'sweep s (min-max)':>25} "
+                f"{'CPU ms/node (min-max)':>24} {'ipmitool/this':>13} {'ipmipower/this':>14} "
+                f"{'RSS MiB':>10}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        s, q = r["summary"], r.get("ratios", {})
+        cols = ([_max(s["failed"]), _max(s["missed"]), _max(s["wrong"])] if simulated
+                else [_max(s["on"]), _max(s["off"]), _max(s["failed"])])
+        line = (f"{_label(r, repeats):<22} {cols[0]:>6} {cols[1]:>6} {cols[2]:>{5 if simulated else 6}} "
+                f"{_spread(s['wall_seconds'], '.2f'):>25} {_spread(s['cpu_ms_per_node'], '.3f'):>24} "
+                f"{ratio(q.get('cpu_ms_per_node_ipmitool_over_this')):>13} "
+                f"{ratio(q.get('cpu_ms_per_node_ipmipower_over_this')):>14} {_rss(r):>10}")
+        if simulated:
+            line += f" {_spread(s['sim_cpu_ms_per_node'], '.3f'):>22}"
+        lines.append(line)
+    return lines
+
+
+def _reasons(rows: list[dict[str, Any]]) -> list[str]:
+    """Why nodes failed in each method's last sweep (dead BMCs included)."""
+    lines = []
+    for r in rows:
+        reasons = r["runs"][-1].get("failure_reasons") if r["runs"] else None
+        if reasons:
+            why = "; ".join(f"{n} x {text}" for text, n in reasons.items())
+            lines.append(f"  failed in {r['method']}'s last sweep: {why}")
+    return lines
+
+
+def _fault_summary(doc: dict[str, Any], size: int) -> list[str]:
+    faults = doc["settings"]["faults"]
+    rows = {(r["method"], r["fault"]): r for r in doc["rows"] if r["size"] == size}
+    methods = list(dict.fromkeys(m for m, _ in rows))
+    head = f"{'method':<17}" + "".join(f" {f:>14}" for f in faults)
+    lines = [f"fault mixes at {size} BMCs: median sweep s, and whether every healthy node "
+             "answered correctly", head, "-" * len(head)]
+    for m in methods:
+        cells = []
+        for f in faults:
+            r = rows.get((m, f))
+            if not r:
+                cells.append("-")
+                continue
+            ok = "ok" if r["correct"] else "FAIL"
+            cells.append(f"{r['summary']['wall_seconds']['median']:.2f} {ok}")
+        lines.append(f"{m:<17}" + "".join(f" {c:>14}" for c in cells))
+    return lines
+
+
+def _failures(doc: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if doc["correctness_failures"]:
+        lines += ["", RULE, "CORRECTNESS FAILURE: healthy BMCs missed or answered wrong "
+                  "(or dead BMCs reported a state)"]
+        for f in doc["correctness_failures"]:
+            lines.append(f"  {f['size']} BMCs, faults {f['fault']}, {f['method']} sweep "
+                         f"{f['repeat']}: {f['missed']} missed, {f['wrong']} wrong")
+            lines += [f"      {e}" for e in f["examples"]]
+        lines.append(RULE)
+    for f in doc["write_requests_seen"]:
+        lines += ["", RULE, f"WRITE REQUESTS REACHED THE SIMULATOR ({f['size']} BMCs, faults "
+                  f"{f['fault']}): {f['writes']}", RULE]
+    return lines
+
+
+def render(doc: dict[str, Any]) -> str:
+    settings = doc["settings"]
+    repeats = settings["repeats"]
+    simulated = doc["mode"] == "simulator"
+    out: list[str] = []
+    groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for r in doc["rows"]:
+        groups.setdefault((r["size"], r["fault"]), []).append(r)
+    for (size, fault), rows in groups.items():
+        where = f"faults: {fault}" if simulated else "real BMCs, read-only"
+        out += [f"{size} BMCs, {where}", *_table(rows, repeats, simulated), *_reasons(rows), ""]
+    if simulated and len(settings["faults"]) > 1:
+        for size in dict.fromkeys(r["size"] for r in doc["rows"]):
+            out += [*_fault_summary(doc, size), ""]
+    sweeps = "1 sweep" if repeats == 1 else f"{repeats} sweeps"
+    out.append(f"Medians of {sweeps} (min-max); CPU is the client's, forked children "
+               "included. ipmitool/this, ipmipower/this: client CPU per node of the baseline")
+    out.append("divided by this method's, same run. RSS: 'child' = one forked tool's own peak RSS "
+               "(an extra untimed run under GNU time: ipmitool")
+    out.append("for one node, ipmipower for one batch of up to 1,000); '+' = growth of this "
+               "process's peak RSS over login and sweep (in-process methods).")
+    if simulated:
+        out.append("sim CPU: the simulator's own processes during the timed sweep, per node. "
+                   "missed = healthy BMCs without an answer.")
+    if any(r["runs_done"] < repeats for r in doc["rows"]):
+        out.append("(1 run): capped by --ipmitool-max-repeats (default: 1 above 5,000 BMCs).")
+    if simulated and not doc["correctness_failures"]:
+        total = sum(r["runs_done"] for r in doc["rows"])
+        out.append(f"Correctness: every healthy BMC answered with its true state, every dead one "
+                   f"failed, in all {total} sweeps.")
+    if not simulated:
+        out.append("Read-only: only Get Chassis Status and Get Device ID (plus session setup) "
+                   "were sent; true states unknown, so states seen are counted.")
+    if doc.get("interrupted"):
+        out.append("INTERRUPTED (Ctrl-C): partial results; each row shows the sweeps it finished.")
+    out += _failures(doc)
+    return "\n".join(out)

@@ -212,18 +212,30 @@ class Ipmipower:
         self._tmp.cleanup()
 
 
-class PyghmiWarm:
+class _InProcess:
+    """A method that polls from this process: no forked tool to measure, and
+    sessions logged in before the clock starts (closed again if that fails)."""
+
+    in_process = True
+
+    def child_rss_kib(self, answered: list[Endpoint]) -> int | None:
+        return None
+
+    def _log_in(self, endpoints: list[Endpoint]) -> None:
+        try:
+            self.poll(endpoints)  # type: ignore[attr-defined]
+        except BaseException:  # Ctrl-C during login: nobody else will close us
+            self.close()  # type: ignore[attr-defined]
+            raise
+
+
+class PyghmiWarm(_InProcess):
     """Stock pyghmi, one thread, sessions logged in before the clock starts.
 
     Measures the steady-state poll: one raw Get Chassis Status per node on a
     persistent session. Single-threaded because stock pyghmi is not safe under
     threads (../shared/DESIGN.md).
     """
-
-    in_process = True
-
-    def child_rss_kib(self, answered: list[Endpoint]) -> int | None:
-        return None
 
     def __init__(self, endpoints: list[Endpoint], options: SweepOptions):
         from pyghmi.ipmi import command
@@ -271,14 +283,9 @@ def _credentials(ep: Endpoint):
     return BmcCredentials(ep.address, ep.port, ep.username, ep.password)
 
 
-class NativeWarm:
+class NativeWarm(_InProcess):
     """This project's engine behind the read-only wrapper: sessions logged in before
     the clock starts, then one bulk sweep through the futurist poller."""
-
-    in_process = True
-
-    def child_rss_kib(self, answered: list[Endpoint]) -> int | None:
-        return None
 
     def __init__(self, endpoints: list[Endpoint], options: SweepOptions):
         from ironic_scale.ipmi.engine import Engine
@@ -288,11 +295,7 @@ class NativeWarm:
         self.engine = ReadOnlyEngine(Engine())
         self.poller = PowerPoller(self.engine)  # type: ignore[arg-type] - duck-typed Engine
         self.creds = {ep.key: _credentials(ep) for ep in endpoints}
-        try:
-            self.poll(endpoints)  # log in
-        except BaseException:  # Ctrl-C during login: nobody else will close us
-            self.close()
-            raise
+        self._log_in(endpoints)
 
     def poll(self, endpoints: list[Endpoint]) -> dict[str, str]:
         results = self.poller.poll([self.creds[ep.key] for ep in endpoints], timeout=self.timeout)
@@ -306,7 +309,7 @@ class NativeWarm:
         self.poller.close()
 
 
-class NativeInterface:
+class NativeInterface(_InProcess):
     """Ironic's view: ``NativeIPMIPower.get_power_state(task)`` per node from 8
     threads, as the conductor's power sync calls it (sessions warm).
 
@@ -315,11 +318,6 @@ class NativeInterface:
     This goes through the driver's process-wide engine, not the bench's
     read-only wrapper, so it is refused against real BMCs (``--inventory``).
     """
-
-    in_process = True
-
-    def child_rss_kib(self, answered: list[Endpoint]) -> int | None:
-        return None
 
     def __init__(self, endpoints: list[Endpoint], options: SweepOptions):
         from types import SimpleNamespace
@@ -333,11 +331,7 @@ class NativeInterface:
                 "ipmi_username": ep.username, "ipmi_password": ep.password}))
             for ep in endpoints}
         self.pool = ThreadPoolExecutor(IRONIC_WORKERS)
-        try:
-            self.poll(endpoints)  # log in
-        except BaseException:  # Ctrl-C during login: nobody else will close us
-            self.close()
-            raise
+        self._log_in(endpoints)
 
     def poll(self, endpoints: list[Endpoint]) -> dict[str, str]:
         from ironic.common import states

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import shutil
 import sys
 import warnings
@@ -125,7 +126,19 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     add_compare(bench_sub)
 
 
+def _default_methods() -> list[str]:
+    """Every method; native-interface only where Ironic is installed (it loads the driver)."""
+    if importlib.util.find_spec("ironic") is not None:
+        return list(METHODS)
+    print("bench: Ironic is not installed in this Python, so native-interface is left out "
+          "(pip install ironic-scale[test], or into the conductor's venv)", file=sys.stderr)
+    return [m for m in METHODS if m != "native-interface"]
+
+
 def _check_tools(methods: list[str]) -> None:
+    if "native-interface" in methods and importlib.util.find_spec("ironic") is None:
+        raise ValueError("native-interface needs Ironic installed in this Python: run the bench "
+                         "in the conductor's venv, or leave native-interface out of --methods")
     for m in methods:
         if m in FORKED and shutil.which(FORKED[m]) is None:
             raise ValueError(f"{FORKED[m]} is not installed: run deploy/install-tools.sh "
@@ -154,7 +167,7 @@ def _plan(args: argparse.Namespace) -> runner.Plan:
                            inventory=endpoints)
     sizes = args.sizes or [args.count or DEFAULT_SIZE]
     return runner.Plan(
-        list(dict.fromkeys(sizes)), args.faults or ["none"], args.methods or list(METHODS),
+        list(dict.fromkeys(sizes)), args.faults or ["none"], args.methods or _default_methods(),
         args.repeats, address=args.address, ipmitool_max_repeats=args.ipmitool_max_repeats,
         fault_settings=FaultSettings(args.dead_fraction, args.loss, args.latency), options=options)
 

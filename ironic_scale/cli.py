@@ -9,42 +9,15 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from ironic_scale.sim.behaviour import Behaviour, Latency, parse_duration
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a fraction between 0 and 1")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
-
-
-def _latency(text: str) -> Latency:
-    try:
-        return Latency.parse(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+from ironic_scale import argtypes
+from ironic_scale.sim.behaviour import Behaviour, Latency
 
 
 def _add_sim_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="serve a fleet of simulated BMCs until stopped",
                        description="Serve COUNT IPMI 2.0 BMCs over UDP on loopback. Prints one "
                                    "'ready:' line when every BMC listens, counters at exit.")
-    p.add_argument("--count", type=_positive_int, default=100, help="number of BMCs (default 100)")
+    p.add_argument("--count", type=argtypes.positive_int, default=100, help="number of BMCs (default 100)")
     p.add_argument("--address", default="127.1.0.1",
                    help="first loopback address; one BMC per address (default 127.1.0.1)")
     p.add_argument("--port", type=int, default=623, help="UDP port (default 623)")
@@ -53,27 +26,27 @@ def _add_sim_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--username", default="admin")
     p.add_argument("--password", default="password")
     p.add_argument("--power", choices=("on", "off"), default="off", help="initial host power")
-    p.add_argument("--latency", type=_latency, default=Latency(),
+    p.add_argument("--latency", type=argtypes.latency, default=Latency(),
                    help="reply delay: 5ms, uniform:1ms:10ms, normal:20ms:5ms or exp:10ms")
-    p.add_argument("--loss", type=_fraction, default=0.0, help="fraction of requests dropped")
-    p.add_argument("--dead-fraction", type=_fraction, default=0.0,
+    p.add_argument("--loss", type=argtypes.fraction, default=0.0, help="fraction of requests dropped")
+    p.add_argument("--dead-fraction", type=argtypes.fraction, default=0.0,
                    help="fraction of BMCs that never answer (marked in the inventory)")
-    p.add_argument("--slow-fraction", type=_fraction, default=0.0,
+    p.add_argument("--slow-fraction", type=argtypes.fraction, default=0.0,
                    help="fraction of BMCs that answer after --slow-latency")
-    p.add_argument("--slow-latency", type=_latency, default=Latency("fixed", 2.0))
-    p.add_argument("--session-slots", type=_positive_int, default=8,
+    p.add_argument("--slow-latency", type=argtypes.latency, default=Latency("fixed", 2.0))
+    p.add_argument("--session-slots", type=argtypes.positive_int, default=8,
                    help="concurrent sessions a BMC allows (real BMCs: 4-15; default 8)")
-    p.add_argument("--session-timeout", type=_duration, default=60.0,
+    p.add_argument("--session-timeout", type=argtypes.duration, default=60.0,
                    help="idle time before a session is freed (default 60s)")
-    p.add_argument("--settle", type=_duration, default=0.0,
+    p.add_argument("--settle", type=argtypes.duration, default=0.0,
                    help="time a power action takes to show in the status (default 0)")
-    p.add_argument("--processes", type=_positive_int, default=None,
+    p.add_argument("--processes", type=argtypes.positive_int, default=None,
                    help="worker processes (default: as few as the open-files limit allows)")
     p.add_argument("--seed", type=int, default=0, help="seed for dead/slow picks, loss and jitter")
     p.add_argument("--run-dir", help="where sockets and the inventory go (default: a new temp dir)")
     p.add_argument("--inventory", help="inventory path (default RUN_DIR/inventory.jsonl)")
     p.add_argument("--control", help="control socket path (default RUN_DIR/control.sock)")
-    p.add_argument("--duration", type=_duration, help="stop by itself after this long")
+    p.add_argument("--duration", type=argtypes.duration, help="stop by itself after this long")
     p.add_argument("--counters-json", help="also write the final counters to this file")
     p.set_defaults(func=_sim_run)
 
@@ -107,7 +80,7 @@ def _add_sim_ctl(sub: argparse._SubParsersAction) -> None:
                    help="for set: latency, loss, dead, session_slots, settle, session_timeout, "
                         "boot_flag_timeout, username, password")
     p.add_argument("--state", choices=("on", "off"), help="for power")
-    p.add_argument("--downtime", type=_duration, default=0.0, help="for reboot")
+    p.add_argument("--downtime", type=argtypes.duration, default=0.0, help="for reboot")
     p.set_defaults(func=_sim_ctl)
 
 

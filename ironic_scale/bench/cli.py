@@ -15,6 +15,7 @@ import sys
 import warnings
 from typing import Any
 
+from ironic_scale import argtypes
 from ironic_scale.bench import report, results, runner
 from ironic_scale.bench.compare import add_compare
 from ironic_scale.bench.faults import FAULTS, FaultSettings
@@ -46,27 +47,9 @@ def _name_list(choices: tuple[str, ...], what: str):
     return parse
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a fraction between 0 and 1")
-    return value
-
-
 def _latency(text: str) -> str:
-    from ironic_scale.sim.behaviour import Latency
-
-    try:
-        Latency.parse(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+    """Checked like ``sim run --latency``, kept as text: it is passed on to the simulator."""
+    argtypes.latency(text)
     return text
 
 
@@ -87,12 +70,12 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     size = p.add_mutually_exclusive_group()
     size.add_argument("--sizes", type=_int_list, help="fleet sizes to sweep, e.g. 100,1000,5000,25000 "
                                                       f"(default {DEFAULT_SIZE})")
-    size.add_argument("--count", type=_positive_int, help="one fleet size (same as --sizes N)")
+    size.add_argument("--count", type=argtypes.positive_int, help="one fleet size (same as --sizes N)")
     p.add_argument("--methods", type=_name_list(METHODS, "method"),
                    help=f"comma-separated, from {', '.join(METHODS)} (default: all; with "
                         f"--inventory: {', '.join(READ_ONLY_METHODS)})")
-    p.add_argument("--repeats", type=_positive_int, default=3, help="sweeps per method (default 3)")
-    p.add_argument("--ipmitool-max-repeats", type=_positive_int, metavar="N",
+    p.add_argument("--repeats", type=argtypes.positive_int, default=3, help="sweeps per method (default 3)")
+    p.add_argument("--ipmitool-max-repeats", type=argtypes.positive_int, metavar="N",
                    help="at most N ipmitool sweeps per size (default: 1 above "
                         f"{runner.LARGE_FLEET} BMCs, else --repeats); ipmitool costs ~29 ms "
                         "CPU per node")
@@ -100,9 +83,9 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
                    help="fault mixes, each on its own fleet: none, dead (--dead-fraction BMCs "
                         "never answer), loss (--loss of requests dropped), latency (--latency "
                         "per reply), all (the three together); default none")
-    p.add_argument("--dead-fraction", type=_fraction, default=0.01,
+    p.add_argument("--dead-fraction", type=argtypes.fraction, default=0.01,
                    help="for dead/all: fraction of dead BMCs (default 0.01)")
-    p.add_argument("--loss", type=_fraction, default=0.05,
+    p.add_argument("--loss", type=argtypes.fraction, default=0.05,
                    help="for loss/all: fraction of requests dropped (default 0.05)")
     p.add_argument("--latency", type=_latency, default="200ms",
                    help="for latency/all: reply delay in the simulator's syntax (default 200ms)")

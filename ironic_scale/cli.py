@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -60,8 +61,8 @@ def _sim_run(args: argparse.Namespace) -> int:
         count=args.count, base_address=args.address, port=args.port, per_port=args.per_port,
         username=args.username, password=args.password, power=args.power,
         dead_fraction=args.dead_fraction, slow_fraction=args.slow_fraction,
-        behaviour=behaviour, processes=args.processes, seed=args.seed)
-    plan.slow_behaviour = behaviour.changed(latency=str(args.slow_latency))
+        behaviour=behaviour, slow_behaviour=dataclasses.replace(behaviour, latency=args.slow_latency),
+        processes=args.processes, seed=args.seed)
     run_dir = args.run_dir or tempfile.mkdtemp(prefix="ironic-scale-sim-")
     os.makedirs(run_dir, exist_ok=True)
     return supervisor.run(plan, run_dir,

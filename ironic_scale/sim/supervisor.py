@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from ironic_scale.sim import inventory
@@ -262,12 +262,6 @@ def format_counters(c: dict[str, Any]) -> str:
         text = f"{value:.3f}" if isinstance(value, float) else f"{value}"
         lines.append(f"{key:<36} {text:>14}")
     return "\n".join(lines)
-
-
-def plan_with_slow(plan: FleetPlan, slow_latency: str | None) -> FleetPlan:
-    if slow_latency is None:
-        return plan
-    return replace(plan, slow_behaviour=plan.behaviour.changed(latency=slow_latency))
 
 
 def run(plan: FleetPlan, run_dir: str, inventory_path: str, control_path: str,

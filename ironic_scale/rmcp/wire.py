@@ -51,6 +51,11 @@ def checksum(data: bytes | bytearray) -> int:
     return (-sum(data)) & 0xFF
 
 
+def _frame(head: bytes, body: bytes) -> bytes:
+    """A LAN message: header (addresses, netfn/LUN) and body, each followed by its checksum."""
+    return head + bytes((checksum(head),)) + body + bytes((checksum(body),))
+
+
 def _check_message(msg: bytes, minimum: int, what: str) -> None:
     """Length and both checksums of a LAN message (header, then body)."""
     if len(msg) < minimum:
@@ -88,7 +93,7 @@ class Request:
         """Encode the matching response message (netfn + 1, same seq)."""
         head = bytes((self.rq_addr, ((self.netfn | 1) << 2) | self.rq_lun))
         body = bytes((BMC_ADDRESS, (self.rq_seq << 2) | self.rs_lun, self.cmd, completion)) + data
-        return head + bytes((checksum(head),)) + body + bytes((checksum(body),))
+        return _frame(head, body)
 
 
 CONSOLE_ADDRESS = 0x81  # software id of a remote console (table 5-4)
@@ -99,7 +104,7 @@ def encode_request(netfn: int, cmd: int, data: bytes, seq: int, rs_lun: int = 0,
     """A LAN request message (table 13-4), or an IPMB one for Send Message."""
     head = bytes((rs_addr, (netfn << 2) | rs_lun))
     body = bytes((rq_addr, (seq & 0x3F) << 2, cmd)) + data
-    return head + bytes((checksum(head),)) + body + bytes((checksum(body),))
+    return _frame(head, body)
 
 
 @dataclass(slots=True)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install the real IPMI tools the tests and benchmarks compare against:
-# ipmitool, FreeIPMI (ipmipower) and OpenIPMI (ipmi_sim), plus GNU time. Debian/Ubuntu only.
+# ipmitool, FreeIPMI (ipmipower) and OpenIPMI (ipmi_sim), plus GNU time, and PostgreSQL for
+# the multi-conductor Ironic stack. Debian/Ubuntu only.
 set -euo pipefail
 missing=()
 command -v ipmitool >/dev/null || missing+=(ipmitool)
 command -v ipmipower >/dev/null || missing+=(freeipmi-tools)
 command -v ipmi_sim >/dev/null || missing+=(openipmi)
 [ -x /usr/bin/time ] || missing+=(time)  # GNU time: peak RSS of forked tools in the bench
+command -v pg_ctlcluster >/dev/null || missing+=(postgresql)  # several conductors (tests/integration)
 [ ${#missing[@]} -eq 0 ] && exit 0
 as_root=()
 if [ "$(id -u)" -ne 0 ]; then

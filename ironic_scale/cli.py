@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -125,20 +126,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sim_run(sim)
     _add_sim_ctl(sim)
     from ironic_scale.bench.cli import add_bench
+    from ironic_scale.density.cli import add_density
+    from ironic_scale.stack.cli import add_stack
 
     add_bench(sub)
+    add_stack(sub)
+    add_density(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from ironic_scale.density.cycles import CycleTimeout
     from ironic_scale.sim.control import ControlError
     from ironic_scale.sim.fleet import StartupError
+    from ironic_scale.sim.launcher import FleetFailed
+    from ironic_scale.stack.config import DeployDirMissing
+    from ironic_scale.stack.enroll import EnrollFailed
+    from ironic_scale.stack.postgres import PostgresUnavailable
+    from ironic_scale.stack.processes import StackFailed
 
+    # SIGTERM unwinds like Ctrl-C, so the simulators and Ironic processes we started are stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return args.func(args)
-    except (StartupError, ControlError, ValueError, OSError) as e:
+    except (StartupError, ControlError, FleetFailed, StackFailed, EnrollFailed, PostgresUnavailable,
+            DeployDirMissing, CycleTimeout, ValueError, OSError) as e:
         print(f"ironic-scale {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -25,16 +25,6 @@ from ironic_scale.bench.sweep import FORKED, METHODS, READ_ONLY_METHODS, SweepOp
 DEFAULT_SIZE = 200
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: sizes must be at least 1")
-    return values
-
-
 def _name_list(choices: tuple[str, ...], what: str):
     def parse(text: str) -> list[str]:
         names = [v.strip() for v in text.split(",") if v.strip()]
@@ -68,8 +58,8 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
                "  ironic-scale bench --inventory bmcs.jsonl --methods ipmipower,native\n"
                "  ironic-scale bench compare results/old.json results/new.json --threshold 0.1")
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--sizes", type=_int_list, help="fleet sizes to sweep, e.g. 100,1000,5000,25000 "
-                                                      f"(default {DEFAULT_SIZE})")
+    size.add_argument("--sizes", type=argtypes.size_list,
+                      help=f"fleet sizes to sweep, e.g. 100,1000,5000,25000 (default {DEFAULT_SIZE})")
     size.add_argument("--count", type=argtypes.positive_int, help="one fleet size (same as --sizes N)")
     p.add_argument("--methods", type=_name_list(METHODS, "method"),
                    help=f"comma-separated, from {', '.join(METHODS)} (default: all; with "

@@ -20,8 +20,16 @@ def _decades(ax: Any) -> float:
     return math.log10(hi / lo) if lo > 0 else 99.0
 
 
-def plot(doc: dict[str, Any], path: str) -> str:
-    """Write the plot; return a one-line note saying what happened."""
+BENCH_PANELS = (("cpu_ms_per_node", "client CPU per node (ms)"), ("wall_seconds", "sweep time (s)"))
+
+
+def plot(doc: dict[str, Any], path: str, panels: tuple[tuple[str, str], ...] = BENCH_PANELS,
+         x_label: str = "fleet size (BMCs)", title: str | None = None) -> str:
+    """Write the plot; return a one-line note saying what happened.
+
+    ``doc["rows"]`` hold ``method``, ``fault``, ``size`` and ``summary[figure]``
+    spreads; the density test plots its own figures through ``panels``.
+    """
     try:
         import matplotlib
 
@@ -35,8 +43,7 @@ def plot(doc: dict[str, Any], path: str) -> str:
     methods = list(dict.fromkeys(r["method"] for r in doc["rows"]))
     colours = {m: f"C{i}" for i, m in enumerate(methods)}
     sizes = sorted({r["size"] for r in doc["rows"]})
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
-    panels = (("cpu_ms_per_node", "client CPU per node (ms)"), ("wall_seconds", "sweep time (s)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(13, 5.2))
     for ax, (figure, title) in zip(axes, panels, strict=True):
         for fi, fault in enumerate(faults):
             for m in methods:
@@ -60,14 +67,14 @@ def plot(doc: dict[str, Any], path: str) -> str:
         ax.yaxis.set_major_formatter(plain)
         ax.yaxis.set_minor_formatter(plain if _decades(ax) < 2 else ticker.NullFormatter())
         ax.tick_params(axis="y", which="minor", labelsize=7)
-        ax.set_xlabel("fleet size (BMCs)")
+        ax.set_xlabel(x_label)
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
     machine = doc.get("machine", {})
-    fig.suptitle(f"ironic-scale bench, {doc.get('started', '')}: medians of "
-                 f"{doc['settings'].get('repeats')} sweeps (bars: min-max), "
-                 f"{machine.get('cores')} cores, {machine.get('cpu_model') or ''}", fontsize=9)
+    title = title or (f"ironic-scale bench, {doc.get('started', '')}: medians of "
+                      f"{doc['settings'].get('repeats')} sweeps (bars: min-max)")
+    fig.suptitle(f"{title}, {machine.get('cores')} cores, {machine.get('cpu_model') or ''}", fontsize=9)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=100)

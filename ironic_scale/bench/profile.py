@@ -36,6 +36,22 @@ def _error_line(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+def record_pid(pid: int, path: str, seconds: float, rate: int = 100) -> dict[str, Any]:
+    """A flame graph of another process (e.g. an Ironic conductor worker) for ``seconds``."""
+    exe = py_spy()
+    if exe is None:
+        return {"path": None, "error": "py-spy is not installed (pip install 'ironic-scale[bench]')"}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    proc = subprocess.run([exe, "record", "-o", path, "--pid", str(pid), "--rate", str(rate),
+                           "--duration", str(max(1, round(seconds))), "--nonblocking"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=seconds + 120)
+    output = proc.stdout + proc.stderr
+    samples = re.search(r"Samples: (\d+)", output)
+    if proc.returncode != 0 or not os.path.exists(path) or not samples:
+        return {"path": None, "error": f"py-spy exited {proc.returncode}: {_error_line(output)}"}
+    return {"path": path, "error": None, "seconds": seconds, "samples": int(samples.group(1))}
+
+
 def profile_native(endpoints: list[Endpoint], path: str, options: SweepOptions,
                    min_seconds: float = 5.0) -> dict[str, Any]:
     """Flame graph of native sweeps into ``path``; returns what happened (``error`` if not)."""

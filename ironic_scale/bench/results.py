@@ -154,8 +154,8 @@ def document(outcome: Outcome, settings: dict[str, Any], mode: str, started: dat
     }
 
 
-def default_json_path(now: datetime.datetime, directory: str = "results") -> str:
-    return os.path.join(directory, f"bench-{now.strftime('%Y%m%d-%H%M%S')}.json")
+def default_json_path(now: datetime.datetime, directory: str = "results", kind: str = "bench") -> str:
+    return os.path.join(directory, f"{kind}-{now.strftime('%Y%m%d-%H%M%S')}.json")
 
 
 def sibling(json_path: str, suffix: str) -> str:

@@ -22,7 +22,6 @@ from ironic_scale.sim.launcher import RunningFleet, start_fleet
 LARGE_FLEET = 5000  # above this, ipmitool runs once per size unless told otherwise
 # Simulator request counters that would mean the bench changed a host: never expected.
 WRITE_COUNTERS = ("req.chassis_control", "req.set_boot_options")
-CONTROL_CHUNK = 1000  # addresses per control request
 
 
 @dataclass
@@ -89,12 +88,6 @@ def _sweep_rows(plan: Plan, size: int, fault: str, endpoints: list[Endpoint],
                           f"{v.failed} failed{flag}")
 
 
-def _power_on(fleet: RunningFleet, keys: list[str]) -> None:
-    """Out of band, in chunks: the control channel reads lines of at most 64 KiB."""
-    for i in range(0, len(keys), CONTROL_CHUNK):
-        fleet.control.power(keys[i : i + CONTROL_CHUNK], "on")
-
-
 def _fleet_record(size: int, fault: str, args: list[str], fleet: RunningFleet) -> dict[str, Any]:
     counters = fleet.control.counters()
     requests = {k: v for k, v in counters.items() if k.startswith(("req.", "drop.", "login."))}
@@ -132,7 +125,7 @@ def _run_simulated(plan: Plan, progress: Progress, outcome: Outcome) -> None:
         progress.begin(f"[{k}/{len(steps)}] {size} BMCs, faults {fault}: starting the simulator")
         with start_fleet(size, ("--address", plan.address, *args)) as fleet:
             on = {e.key for e in fleet.endpoints[::2]}  # half the hosts on, half off
-            _power_on(fleet, sorted(on))
+            fleet.power(sorted(on), "on")
             expected = expected_states(fleet.endpoints, on)
 
             def sim_cpu(fleet: RunningFleet = fleet) -> float:

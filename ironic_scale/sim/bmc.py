@@ -10,6 +10,7 @@ import hashlib
 import os
 import random
 import struct
+import time
 from collections import Counter
 
 from ironic_scale.rmcp import crypto, wire
@@ -63,7 +64,7 @@ class Bmc:
                  "sessions", "next_handle", "power_on", "pending_power", "down_until",
                  "boot_flags", "boot_flags_set_at", "boot_flag_clearing", "boot_set_in_progress",
                  "boot_info_ack", "last_boot_device", "power_actions", "sdr_reservation",
-                 "deferred")
+                 "deferred", "status_reads")
 
     def __init__(self, name: str, username: str, password: str, behaviour: Behaviour,
                  counters: Counter, rng: random.Random, power_on: bool = False,
@@ -90,6 +91,18 @@ class Bmc:
         self.power_actions: Counter = Counter()
         self.sdr_reservation = 0
         self.deferred: list[bytes] = []  # messages that follow a reply (bridged answers)
+        # Wall-clock times of the latest Get Chassis Status reads, so a density test can
+        # tell which hosts a sync cycle really polled (Ironic's own log line miscounts).
+        self.status_reads: list[float] = []
+
+    def note_status_read(self) -> None:
+        reads = self.status_reads
+        reads.append(time.time())
+        if len(reads) > 64:
+            del reads[:32]
+
+    def status_reads_between(self, since: float, until: float) -> int:
+        return sum(since <= t <= until for t in self.status_reads)
 
     # -- host state ----------------------------------------------------------
 

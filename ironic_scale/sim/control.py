@@ -54,6 +54,14 @@ class SimControl:
         """Change host power out of band, as someone at the machine would."""
         return self.request("power", addresses=addresses, state=state)["changed"]
 
+    def status_reads(self, since: float, until: float | None = None) -> dict[str, Any]:
+        """How many BMCs answered Get Chassis Status between two wall-clock times.
+
+        ``{"polled", "reads", "missed_count", "missed": first BMC keys never read}``.
+        """
+        reply = self.request("status_reads", since=since, until=until)
+        return {k: reply[k] for k in ("polled", "reads", "missed", "missed_count")}
+
     def reboot(self, addresses: list[str] | None, downtime: float = 0.0) -> int:
         """Reboot BMCs: all their sessions vanish; silent for ``downtime`` s."""
         return self.request("reboot", addresses=addresses, downtime=downtime)["changed"]

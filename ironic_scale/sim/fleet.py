@@ -26,6 +26,7 @@ from ironic_scale.sim.inventory import Endpoint
 
 LOG = logging.getLogger(__name__)
 SWEEP_INTERVAL = 1.0  # seconds between idle-session sweeps
+MISSED_LISTED = 100  # unpolled BMCs named in a status_reads reply (the count is always exact)
 
 
 class StartupError(RuntimeError):
@@ -208,6 +209,12 @@ class Fleet:
                 "power_actions": dict(bmc.power_actions),
                 "behaviour": bmc.behaviour.describe(),
             }}
+        if op == "status_reads":
+            since, until = float(req["since"]), float(req.get("until") or time.time())
+            counts = {key: bmc.status_reads_between(since, until) for key, bmc in self.bmcs.items()}
+            missed = sorted(k for k, n in counts.items() if n == 0)
+            return {"polled": len(counts) - len(missed), "reads": sum(counts.values()),
+                    "missed": missed[:MISSED_LISTED], "missed_count": len(missed)}
         if op == "stop":
             self.stopped.set()
             return {"counters": self.snapshot()}

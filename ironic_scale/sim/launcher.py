@@ -20,6 +20,8 @@ from ironic_scale.sim import inventory
 from ironic_scale.sim.control import SimControl
 from ironic_scale.sim.inventory import Endpoint
 
+CONTROL_CHUNK = 1000  # BMC keys per control request
+
 
 class FleetFailed(RuntimeError):
     """The simulator exited or never became ready; carries its own error line."""
@@ -56,6 +58,12 @@ class RunningFleet:
                 self.proc.kill()
                 self.proc.wait()
         return self.final_counters or {}
+
+    def power(self, keys: Sequence[str], state: str) -> None:
+        """Out-of-band power for many BMCs, in chunks: control lines are at most 64 KiB."""
+        keys = list(keys)
+        for i in range(0, len(keys), CONTROL_CHUNK):
+            self.control.power(keys[i : i + CONTROL_CHUNK], state)
 
     def __enter__(self) -> "RunningFleet":
         return self

@@ -23,7 +23,7 @@ from typing import Any
 from ironic_scale.sim import inventory
 from ironic_scale.sim.behaviour import Behaviour
 from ironic_scale.sim.control import encode
-from ironic_scale.sim.fleet import Fleet, StartupError, raise_fd_limit
+from ironic_scale.sim.fleet import MISSED_LISTED, Fleet, StartupError, raise_fd_limit
 from ironic_scale.sim.inventory import Endpoint
 
 FDS_RESERVED = 64  # descriptors a worker keeps for itself (control, pipes, stdio)
@@ -207,6 +207,10 @@ class Supervisor:
             return {"counters": counters}
         if op == "state":
             return {"state": replies[0]["state"]}
+        if op == "status_reads":
+            missed = sorted(k for r in replies for k in r["missed"])
+            return {"polled": sum(r["polled"] for r in replies), "reads": sum(r["reads"] for r in replies),
+                    "missed": missed[:MISSED_LISTED], "missed_count": sum(r["missed_count"] for r in replies)}
         return {"changed": sum(r["changed"] for r in replies)}
 
     async def serve(self, duration: float | None, on_ready: Callable[[], None]) -> dict[str, Any]:

@@ -231,3 +231,18 @@ def test_ipmitool_single_bridging_to_the_satellite_controller(fleet):
     assert res.stdout.strip() == "Chassis Power is off"
     res = ipmitool(ep, "-b", "7", "-t", "0x74", "chassis", "power", "status")
     assert res.returncode != 0, "nothing answers at 0x74"
+
+
+def test_status_reads_name_the_hosts_a_window_polled(fleet_factory):
+    fleet = fleet_factory(6, "--dead-fraction", "0")
+    polled, skipped = fleet.endpoints[:4], fleet.endpoints[4:]
+    before = time.time()
+    for ep in polled:
+        assert ipmitool(ep, "chassis", "power", "status").returncode == 0
+    after = time.time()
+    window = fleet.control.status_reads(before, after)
+    assert window["polled"] == 4
+    assert window["reads"] == 4
+    assert window["missed_count"] == 2
+    assert window["missed"] == sorted(ep.key for ep in skipped)
+    assert fleet.control.status_reads(after + 0.001)["polled"] == 0  # later window: nothing yet

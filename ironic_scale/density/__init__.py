@@ -1,0 +1,1 @@
+"""Density test: a real Ironic syncing a simulated fleet, per driver."""

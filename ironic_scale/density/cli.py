@@ -1,0 +1,116 @@
+"""``ironic-scale density``: the density test on a real Ironic, both drivers, same fleet."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ironic_scale import argtypes
+from ironic_scale.bench import results
+from ironic_scale.bench.progress import Progress
+from ironic_scale.density import report, runner
+
+
+def add_density(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "density", help="sync-cycle cost of a real Ironic per driver, on a simulated fleet",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="For each size: start a simulated fleet and a real Ironic 39 (all-in-one on SQLite, "
+                    "or API + one conductor on PostgreSQL), enroll one node per BMC through Ironic's "
+                    "object layer, then for each driver measure power-sync cycles: cycle time (Ironic's "
+                    "log), nodes polled (the simulator), conductor CPU per node (its worker process, "
+                    "children included) and RSS. Optional: correctness checks, API load with locust, "
+                    "py-spy flame graphs. Saves JSON and a PNG plot.",
+        epilog="examples:\n"
+               "  ironic-scale density --sizes 1000                       # ~5 minutes\n"
+               "  ironic-scale density --sizes 1000,5000,25000 --api-users 10 --profile 20\n"
+               "  ironic-scale density --sizes 50 --dead-fraction 0.04 --flips 3 --max-retries 1")
+    p.add_argument("--sizes", type=argtypes.size_list, default=[1000],
+                   help="node counts, e.g. 1000,5000,25000 (default 1000)")
+    p.add_argument("--drivers", default=",".join(runner.DRIVERS),
+                   help="comma-separated from ipmi (Ironic's ipmitool) and native-ipmi (default both)")
+    p.add_argument("--cycles", type=argtypes.positive_int, default=3, help="measured cycles (default 3)")
+    p.add_argument("--warmup", type=int, default=1, help="cycles before measuring (default 1)")
+    p.add_argument("--slow-driver-cycles", type=argtypes.positive_int, default=1,
+                   help="measured ipmi cycles above --slow-driver-above nodes, no warm-up (default 1)")
+    p.add_argument("--slow-driver-above", type=int, default=5000)
+    p.add_argument("--sync-interval", type=argtypes.positive_int, default=10,
+                   help="[conductor]sync_power_state_interval in s (default 10; a cycle longer than "
+                        "it is followed at once by the next)")
+    p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    p.add_argument("--address", default="127.170.0.1", help="first simulator address (loopback)")
+    p.add_argument("--conductor-address", default="127.100.0.1", help="the conductor's loopback address")
+    p.add_argument("--dead-fraction", type=argtypes.fraction, default=0.0,
+                   help="BMCs that never answer; checks retries, maintenance and the others' sync")
+    p.add_argument("--flips", type=int, default=0,
+                   help="out-of-band power changes to check for correction after the measured cycles")
+    p.add_argument("--max-retries", type=int, default=None,
+                   help="[conductor]power_state_sync_max_retries (Ironic's default 3)")
+    p.add_argument("--api-users", type=int, default=0, help="locust users loading the API during sync")
+    p.add_argument("--api-seconds", type=argtypes.duration, default=30.0)
+    p.add_argument("--profile", type=argtypes.duration, default=0.0, metavar="SECONDS",
+                   help="record a py-spy flame graph of the conductor worker for SECONDS")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="extra ironic.conf setting, e.g. ipmi.command_retry_timeout=20")
+    p.add_argument("--work", help="work directory (default: a new one under /tmp); logs are kept there")
+    p.add_argument("--json", help="result file (default results/density-<timestamp>.json)")
+    p.add_argument("--plot", help="PNG plot (default: next to the JSON file)")
+    p.set_defaults(func=run_density)
+
+
+def _options(args: argparse.Namespace) -> dict[str, dict[str, str]]:
+    options: dict[str, dict[str, str]] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot:
+            raise ValueError(f"--set {item!r} is not SECTION.KEY=VALUE")
+        options.setdefault(section, {})[name] = value
+    if args.max_retries is not None:
+        options.setdefault("conductor", {})["power_state_sync_max_retries"] = str(args.max_retries)
+    return options
+
+
+def plan_from(args: argparse.Namespace) -> runner.DensityPlan:
+    drivers = tuple(d.strip() for d in args.drivers.split(",") if d.strip())
+    unknown = [d for d in drivers if d not in runner.DRIVERS]
+    if unknown or not drivers:
+        raise ValueError(f"--drivers: unknown {unknown}; choose from {', '.join(runner.DRIVERS)}")
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="ironic-scale-density-"))
+    return runner.DensityPlan(
+        sizes=args.sizes, work=work, drivers=drivers, cycles=args.cycles, warmup=args.warmup,
+        slow_driver_cycles=args.slow_driver_cycles, slow_driver_above=args.slow_driver_above,
+        sync_interval=args.sync_interval, db=args.db, address=args.address,
+        conductor_base=args.conductor_address, dead_fraction=args.dead_fraction, flips=args.flips,
+        api_users=args.api_users, api_seconds=args.api_seconds, profile_seconds=args.profile,
+        options=_options(args))
+
+
+def settings(plan: runner.DensityPlan) -> dict[str, Any]:
+    return {"sizes": plan.sizes, "drivers": list(plan.drivers), "cycles": plan.cycles,
+            "warmup": plan.warmup, "slow_driver_cycles": plan.slow_driver_cycles,
+            "slow_driver_above": plan.slow_driver_above, "sync_interval": plan.sync_interval,
+            "db": plan.db, "dead_fraction": plan.dead_fraction, "flips": plan.flips,
+            "api_users": plan.api_users, "api_seconds": plan.api_seconds,
+            "profile_seconds": plan.profile_seconds, "options": plan.options, "work": str(plan.work),
+            "argv": sys.argv[1:]}
+
+
+def run_density(args: argparse.Namespace) -> int:
+    plan = plan_from(args)
+    started = datetime.datetime.now().astimezone()
+    json_path = args.json or results.default_json_path(started, kind="density")
+    progress = Progress()
+    progress.note(f"work directory (configs, logs, databases): {plan.work}")
+    records = runner.run(plan, progress)
+    doc = report.document(records, settings(plan), started)
+    doc["plot"] = note = report.plot(doc, args.plot or results.sibling(json_path, ".png"))
+    results.write(doc, json_path)
+    print(report.render(doc))
+    print(f"results: {json_path}")
+    print(note)
+    return 0

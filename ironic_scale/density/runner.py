@@ -1,0 +1,210 @@
+"""The density test: a real Ironic syncing a simulated fleet, one driver after the other.
+
+Per fleet size: one simulator; per driver a fresh stack (configs, schema, one
+``available`` node per BMC written through Ironic's object layer), started,
+given its warm-up cycles, then measured over several sync cycles.
+Cycle boundaries and runtimes come from Ironic's own log line; which nodes
+were polled comes from the simulator; CPU and RSS from /proc.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ironic_scale.bench.progress import Progress
+from ironic_scale.density import checks
+from ironic_scale.density.cycles import Cycle, CycleWatcher
+from ironic_scale.density.procstat import Sampler
+from ironic_scale.sim import inventory
+from ironic_scale.sim.launcher import RunningFleet, start_fleet
+from ironic_scale.stack import enroll, postgres
+from ironic_scale.stack.processes import Stack, StackSpec
+
+DRIVERS = ("ipmi", "native-ipmi")
+WINDOW_SLACK = 0.05  # s around a cycle's [start, end] when asking the simulator what was polled
+
+
+@dataclass
+class DensityPlan:
+    sizes: list[int]
+    work: Path
+    drivers: tuple[str, ...] = DRIVERS
+    cycles: int = 3
+    warmup: int = 1
+    # ipmitool at thousands of nodes takes minutes per cycle: fewer cycles above this size.
+    slow_driver_cycles: int = 1
+    slow_driver_above: int = 5000
+    sync_interval: int = 10
+    db: str = "sqlite"
+    address: str = "127.170.0.1"
+    conductor_base: str = "127.100.0.1"
+    dead_fraction: float = 0.0
+    flips: int = 0  # out-of-band power changes to check after the measured cycles
+    api_users: int = 0  # 0: no API load phase
+    api_seconds: float = 30.0
+    profile_seconds: float = 0.0  # 0: no flame graph
+    options: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def cycles_for(self, driver: str, size: int) -> tuple[int, int]:
+        """(warm-up, measured) cycles for ``driver`` at ``size``."""
+        if driver == "ipmi" and size > self.slow_driver_above:
+            return 0, self.slow_driver_cycles
+        return self.warmup, self.cycles
+
+
+def cycle_timeout(size: int, driver: str) -> float:
+    """Generous: ipmitool costs ~50-60 ms of conductor CPU per node on 2 cores."""
+    per_node = 0.2 if driver == "ipmi" else 0.05
+    return 300.0 + size * per_node
+
+
+def _enrollment_inventory(fleet: RunningFleet, path: Path) -> list[inventory.Endpoint]:
+    """Half the hosts on (out of band), and an inventory that says so, for enrollment."""
+    on = [e.key for e in fleet.endpoints[::2]]
+    fleet.power(on, "on")
+    on_set = set(on)
+    endpoints = [dataclasses.replace(e, power="on" if e.key in on_set else "off") for e in fleet.endpoints]
+    inventory.write(path, endpoints)
+    return endpoints
+
+
+class DriverRun:
+    """One driver on one stack: measure cycles, then optional checks, API load and profile."""
+
+    def __init__(self, plan: DensityPlan, size: int, driver: str, stack: Stack, fleet: RunningFleet,
+                 endpoints: list[inventory.Endpoint], progress: Progress):
+        self.plan, self.size, self.driver = plan, size, driver
+        self.stack, self.fleet, self.endpoints, self.progress = stack, fleet, endpoints, progress
+        self.record: dict[str, Any] = {"size": size, "driver": driver}
+        self.dead = {e.key for e in endpoints if e.dead}
+        self.all_cycles: list[dict[str, Any]] = []  # warm-up, measured and check cycles, in order
+
+    def _groups(self) -> dict[str, list[int]]:
+        groups = {"conductor": [self.stack.worker_pid(c.name) for c in self.stack.conductors],
+                  "sim": self.fleet.pids}
+        if any(p.name == "api" for p in self.stack.state.processes):
+            groups["api"] = [self.stack.worker_pid("api")]
+        return groups
+
+    def run(self) -> dict[str, Any]:
+        plan, stack = self.plan, self.stack
+        t0 = time.monotonic()
+        stack.launch()
+        self.record["start_seconds"] = round(time.monotonic() - t0, 2)
+        conductor = stack.conductors[0]
+        watcher = CycleWatcher(Path(conductor.log))
+        sampler = Sampler(self._groups).start()
+        alive = lambda: all(stack.running().values())  # noqa: E731
+        timeout = cycle_timeout(self.size, self.driver)
+        warmup, measured = plan.cycles_for(self.driver, self.size)
+        try:
+            for k in range(warmup):
+                self.progress.begin(f"  {self.size} nodes, {self.driver}: warm-up cycle {k + 1}/{warmup}")
+                self.record.setdefault("warmup", []).append(
+                    self._cycle_record(watcher.next_cycle(timeout, alive), sampler))
+            cycles = []
+            for k in range(measured):
+                self.progress.begin(f"  {self.size} nodes, {self.driver}: cycle {k + 1}/{measured}")
+                c = self._cycle_record(watcher.next_cycle(timeout, alive), sampler)
+                self.progress.note(f"    {c['runtime']:.1f} s, {c['conductor_cpu_ms_per_node']:.2f} ms "
+                                   f"CPU/node, polled {c['polled']}/{c['expected']}")
+                cycles.append(c)
+            self.record["cycles"] = cycles
+            if plan.flips or self.dead:
+                self.progress.begin(f"  {self.size} nodes, {self.driver}: correctness checks")
+                self.record["checks"] = checks.run_checks(self, watcher, sampler, timeout, alive)
+            if plan.api_users:
+                self.progress.begin(f"  {self.size} nodes, {self.driver}: API load, {plan.api_users} "
+                                    f"users for {plan.api_seconds:.0f} s during sync")
+                self.record["api_load"] = self._api_load()
+            if plan.profile_seconds:
+                self.progress.begin(f"  {self.size} nodes, {self.driver}: py-spy for "
+                                    f"{plan.profile_seconds:.0f} s")
+                self.record["profile"] = self._profile()
+            self.record["rss_mib"] = {g: round(sampler.peak_rss(g, 0, time.time()) / 2**20, 1)
+                                      for g in ("conductor", "api") if g in sampler.samples[-1].rss}
+        finally:
+            sampler.stop()
+            stack.stop()
+        return self.record
+
+    def _cycle_record(self, c: Cycle, sampler: Sampler) -> dict[str, Any]:
+        # The cycle has ended, but the sampler may not have a sample after its end yet.
+        while sampler.samples[-1].at < c.end:
+            time.sleep(sampler.interval / 2)
+        reads = self.fleet.control.status_reads(c.start - WINDOW_SLACK, c.end + WINDOW_SLACK)
+        # Dead BMCs never answer, so every one of them is always among the missed.
+        rec: dict[str, Any] = {
+            "index": len(self.all_cycles), "runtime": c.runtime, "start": c.start, "end": c.end,
+            "workers": c.workers,
+            "polled": reads["polled"], "expected": self.size - len(self.dead),
+            "status_reads": reads["reads"], "missed_live": reads["missed_count"] - len(self.dead),
+            "missed_live_examples": [k for k in reads["missed"] if k not in self.dead][:10],
+        }
+        for group in ("conductor", "api", "sim"):
+            a, b = sampler.cpu_at(group, c.start), sampler.cpu_at(group, c.end)
+            if a is not None and b is not None:
+                rec[f"{group}_cpu_seconds"] = round(b - a, 3)
+        if "conductor_cpu_seconds" in rec:
+            rec["conductor_cpu_ms_per_node"] = rec["conductor_cpu_seconds"] * 1000 / self.size
+        self.all_cycles.append(rec)
+        return rec
+
+    def _api_load(self) -> dict[str, Any]:
+        from ironic_scale.density import apiload  # locust runs in its own process
+
+        work = self.stack.work / f"locust-{self.driver}"
+        work.mkdir(exist_ok=True)
+        result = apiload.run_api_load(self.stack.state.url, self.plan.api_users, self.plan.api_seconds, work)
+        return result.to_json()
+
+    def _profile(self) -> dict[str, Any]:
+        from ironic_scale.bench.profile import record_pid
+
+        path = self.stack.work.parent / f"flame-{self.size}-{self.driver}.svg"
+        return record_pid(self.stack.worker_pid(self.stack.conductors[0].name), str(path),
+                          self.plan.profile_seconds)
+
+
+def _driver_run(plan: DensityPlan, size: int, driver: str, fleet: RunningFleet,
+                endpoints: list[inventory.Endpoint], progress: Progress) -> dict[str, Any]:
+    """A fresh database per driver, so both start alike (no maintenance or retry counts left
+    over from the other driver's dead-BMC checks)."""
+    spec = StackSpec(work=plan.work / f"n{size}-{driver}", db=plan.db, sync_interval=plan.sync_interval,
+                     conductor_base=plan.conductor_base, options=plan.options)
+    stack = Stack(spec)
+    stack.prepare()
+    try:
+        enrolled = enroll.run_enroll(stack.config_files(), plan.work / f"inventory-{size}.jsonl", driver)
+        progress.note(f"  {driver}: enrolled {enrolled.get('created')} nodes in {enrolled.get('seconds')} s")
+        record = DriverRun(plan, size, driver, stack, fleet, endpoints, progress).run()
+        record["enrollment"] = enrolled
+        return record
+    finally:
+        stack.stop()
+        if stack.state and stack.state.db_name:
+            postgres.drop_database(stack.state.db_name)
+
+
+def run(plan: DensityPlan, progress: Progress,
+        on_record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Every size x driver; returns one record per pair (also passed to ``on_record``)."""
+    records = []
+    plan.work.mkdir(parents=True, exist_ok=True)
+    for i, size in enumerate(plan.sizes, 1):
+        progress.begin(f"[{i}/{len(plan.sizes)}] {size} nodes: simulator, then per driver a stack")
+        sim_args = ["--address", plan.address]
+        if plan.dead_fraction:
+            sim_args += ["--dead-fraction", str(plan.dead_fraction)]
+        with start_fleet(size, sim_args) as fleet:
+            endpoints = _enrollment_inventory(fleet, plan.work / f"inventory-{size}.jsonl")
+            for driver in plan.drivers:
+                records.append(_driver_run(plan, size, driver, fleet, endpoints, progress))
+                if on_record:
+                    on_record(records[-1])
+    return records

@@ -1,0 +1,1 @@
+"""A real Ironic on loopback: config from deploy/, processes, enrollment."""

@@ -19,12 +19,12 @@ def add_density(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "density", help="sync-cycle cost of a real Ironic per driver, on a simulated fleet",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="For each size: start a simulated fleet and a real Ironic 39 (all-in-one on SQLite, "
-                    "or API + one conductor on PostgreSQL), enroll one node per BMC through Ironic's "
-                    "object layer, then for each driver measure power-sync cycles: cycle time (Ironic's "
-                    "log), nodes polled (the simulator), conductor CPU per node (its worker process, "
-                    "children included) and RSS. Optional: correctness checks, API load with locust, "
-                    "py-spy flame graphs. Saves JSON and a PNG plot.",
+        description="For each size: start a simulated fleet; for each driver a fresh real Ironic 39 "
+                    "(all-in-one on SQLite, or API + one conductor on PostgreSQL) with one node per BMC "
+                    "enrolled through Ironic's object layer; then measure power-sync cycles: cycle time "
+                    "(Ironic's log), nodes polled (the simulator), conductor CPU per node (its worker "
+                    "process, children included) and RSS. Optional: correctness checks, API load with "
+                    "locust, py-spy flame graphs. Saves JSON and a PNG plot.",
         epilog="examples:\n"
                "  ironic-scale density --sizes 1000                       # ~5 minutes\n"
                "  ironic-scale density --sizes 1000,5000,25000 --api-users 10 --profile 20\n"

@@ -40,7 +40,7 @@ def rss_bytes(pid: int) -> int:
 @dataclass
 class Sample:
     at: float  # wall clock (time.time()), comparable with Ironic's log timestamps
-    cpu: dict[str, float]
+    values: dict[str, float]  # CPU seconds per group, and any other counters
     rss: dict[str, int]
 
 
@@ -55,6 +55,8 @@ class Sampler:
     groups: Callable[[], dict[str, Sequence[int]]]  # name -> PIDs, re-read each sample
     interval: float = 0.25
     samples: list[Sample] = field(default_factory=list)
+    # Other monotonic counters sampled alike (e.g. database transactions), read with value_at().
+    counters: Callable[[], dict[str, float]] | None = None
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -77,14 +79,16 @@ class Sampler:
     def sample(self) -> Sample:
         groups = self.groups()
         s = Sample(at=time.time(),
-                   cpu={k: sum(cpu_seconds(p) for p in pids) for k, pids in groups.items()},
+                   values={k: sum(cpu_seconds(p) for p in pids) for k, pids in groups.items()},
                    rss={k: sum(rss_bytes(p) for p in pids) for k, pids in groups.items()})
+        if self.counters is not None:
+            s.values.update(self.counters())
         with self._lock:
             self.samples.append(s)
         return s
 
-    def cpu_at(self, group: str, at: float) -> float | None:
-        """CPU seconds of ``group`` at wall time ``at``, interpolated; None outside the samples."""
+    def value_at(self, group: str, at: float) -> float | None:
+        """CPU seconds of ``group`` (or a counter) at wall time ``at``, interpolated; None outside."""
         with self._lock:
             samples = list(self.samples)
         if not samples:
@@ -93,9 +97,9 @@ class Sampler:
         i = bisect_left(times, at)
         if i == 0 or i == len(samples):  # outside the samples: the nearest one, if it is close
             near = samples[0] if i == 0 else samples[-1]
-            return near.cpu.get(group) if abs(near.at - at) <= 2 * self.interval else None
+            return near.values.get(group) if abs(near.at - at) <= 2 * self.interval else None
         a, b = samples[i - 1], samples[i]
-        ca, cb = a.cpu.get(group), b.cpu.get(group)
+        ca, cb = a.values.get(group), b.values.get(group)
         if ca is None or cb is None:
             return None
         return ca + (cb - ca) * (at - a.at) / (b.at - a.at)

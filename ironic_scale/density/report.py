@@ -32,6 +32,11 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
             "conductor_cpu_ms_per_node": results.spread(per_node("conductor_cpu_seconds")),
             "sim_cpu_ms_per_node": results.spread(per_node("sim_cpu_seconds")),
             "polled_min": min((c["polled"] for c in cycles), default=None),
+            # PostgreSQL only: pg_stat_database counts within each cycle, per node.
+            "db_transactions_per_node": results.spread(
+                [c["db_transactions"] / size for c in cycles if c.get("db_transactions") is not None]),
+            "db_rows_read_per_node": results.spread(
+                [c["db_rows_read"] / size for c in cycles if c.get("db_rows_read") is not None]),
         },
         "expected": cycles[0]["expected"] if cycles else None,
         "missed_live": sum(c["missed_live"] for c in cycles),
@@ -99,6 +104,10 @@ def _extras(doc: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for r in doc["rows"]:
         rec, tag = r["record"], f"{r['size']} nodes, {r['method']}"
+        if r["summary"].get("db_transactions_per_node"):
+            out.append(f"{tag}: PostgreSQL per node per cycle: "
+                       f"{_spread(r['summary']['db_transactions_per_node'], '.2f')} transactions, "
+                       f"{_spread(r['summary']['db_rows_read_per_node'], '.0f')} rows read")
         checks = rec.get("checks") or {}
         if "out_of_band" in checks:
             o = checks["out_of_band"]

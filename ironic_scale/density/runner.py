@@ -27,6 +27,9 @@ from ironic_scale.stack.processes import Stack, StackSpec
 
 DRIVERS = ("ipmi", "native-ipmi")
 WINDOW_SLACK = 0.05  # s around a cycle's [start, end] when asking the simulator what was polled
+# PostgreSQL publishes a backend's statistics at most once a second: a cycle's database
+# counts are read this long after its end (so they include a little of what follows it).
+DB_STATS_DELAY = 1.5
 
 
 @dataclass
@@ -98,7 +101,8 @@ class DriverRun:
         self.record["start_seconds"] = round(time.monotonic() - t0, 2)
         conductor = stack.conductors[0]
         watcher = CycleWatcher(Path(conductor.log))
-        sampler = Sampler(self._groups).start()
+        db_stats = (postgres.DatabaseStats(stack.state.db_url) if stack.state.db == "postgresql" else None)
+        sampler = Sampler(self._groups, counters=db_stats.read if db_stats else None).start()
         alive = lambda: all(stack.running().values())  # noqa: E731
         timeout = cycle_timeout(self.size, self.driver)
         warmup, measured = plan.cycles_for(self.driver, self.size)
@@ -130,12 +134,15 @@ class DriverRun:
                                       for g in ("conductor", "api") if g in sampler.samples[-1].rss}
         finally:
             sampler.stop()
+            if db_stats is not None:
+                db_stats.close()
             stack.stop()
         return self.record
 
     def _cycle_record(self, c: Cycle, sampler: Sampler) -> dict[str, Any]:
         # The cycle has ended, but the sampler may not have a sample after its end yet.
-        while sampler.samples[-1].at < c.end:
+        db_end = c.end + DB_STATS_DELAY if sampler.counters else c.end
+        while sampler.samples[-1].at < db_end:
             time.sleep(sampler.interval / 2)
         reads = self.fleet.control.status_reads(c.start - WINDOW_SLACK, c.end + WINDOW_SLACK)
         # Dead BMCs never answer, so every one of them is always among the missed.
@@ -147,9 +154,13 @@ class DriverRun:
             "missed_live_examples": [k for k in reads["missed"] if k not in self.dead][:10],
         }
         for group in ("conductor", "api", "sim"):
-            a, b = sampler.cpu_at(group, c.start), sampler.cpu_at(group, c.end)
+            a, b = sampler.value_at(group, c.start), sampler.value_at(group, c.end)
             if a is not None and b is not None:
                 rec[f"{group}_cpu_seconds"] = round(b - a, 3)
+        for counter in ("db_transactions", "db_rows_read"):  # PostgreSQL only
+            a, b = sampler.value_at(counter, c.start), sampler.value_at(counter, db_end)
+            if a is not None and b is not None:
+                rec[counter] = round(b - a)
         if "conductor_cpu_seconds" in rec:
             rec["conductor_cpu_ms_per_node"] = rec["conductor_cpu_seconds"] * 1000 / self.size
         self.all_cycles.append(rec)

@@ -60,7 +60,29 @@ def drop_database(name: str) -> None:
     _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def xact_count(name: str) -> int:
-    """Transactions committed in ``name`` so far (pg_stat_database), for per-cycle DB load."""
-    out = _psql(f"SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '{name}'")
-    return int(out.strip() or 0)
+class DatabaseStats:
+    """Transactions and rows read in one database so far, from pg_stat_database.
+
+    One connection, kept open: sampling it every fraction of a second must not
+    fork psql. PostgreSQL publishes a backend's counts at most once a second,
+    so a figure for a window is accurate to about a second's worth of traffic.
+    """
+
+    def __init__(self, url: str):
+        import psycopg2  # the [density] extra; only needed with PostgreSQL
+
+        dsn = url.replace("postgresql+psycopg2://", "postgresql://")
+        self.name = dsn.rsplit("/", 1)[1]
+        self._conn = psycopg2.connect(dsn)
+        self._conn.autocommit = True
+
+    def read(self) -> dict[str, float]:
+        with self._conn.cursor() as cur:
+            cur.execute("SELECT pg_stat_clear_snapshot()")
+            cur.execute("SELECT xact_commit + xact_rollback, tup_returned FROM pg_stat_database "
+                        "WHERE datname = %s", (self.name,))
+            xacts, rows = cur.fetchone()
+        return {"db_transactions": float(xacts), "db_rows_read": float(rows)}
+
+    def close(self) -> None:
+        self._conn.close()

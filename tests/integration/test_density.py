@@ -73,3 +73,18 @@ def test_report_compares_the_drivers_in_one_table(records, tmp_path):
     text = report.render(doc)
     assert "native-ipmi" in text and "corrected within one cycle: 3/3" in text
     assert report.plot(doc, str(tmp_path / "d.png")).startswith("plot: ")
+
+
+def test_on_postgresql_the_api_runs_apart_and_db_load_is_counted(tmp_path):
+    plan = runner.DensityPlan(
+        sizes=[30], work=tmp_path, drivers=("native-ipmi",), cycles=2, warmup=0, sync_interval=3,
+        db="postgresql", address=f"127.{random.randint(2, 99)}.{random.randint(0, 250)}.1",
+        conductor_base=f"127.{random.randint(101, 120)}.{random.randint(0, 250)}.1")
+    (rec,) = runner.run(plan, Silent())
+    for cycle in rec["cycles"]:
+        assert cycle["polled"] == 30 and cycle["missed_live"] == 0
+        # Every node's sync reads it from the database: at least one transaction each.
+        assert cycle["db_transactions"] >= 30, cycle
+        assert cycle["db_rows_read"] > 0
+        assert "api_cpu_seconds" in cycle  # ironic-api is its own process here
+    assert set(rec["rss_mib"]) == {"conductor", "api"}

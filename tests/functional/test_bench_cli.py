@@ -11,6 +11,7 @@ import importlib.util
 import json
 import random
 import signal
+import socket
 import subprocess
 import sys
 
@@ -187,6 +188,28 @@ def test_ctrl_c_keeps_the_sweeps_done_so_far(tmp_path):
     assert doc["interrupted"] is True
     [row] = doc["rows"]
     assert 1 <= row["runs_done"] < 100 and row["correct"] is True
+
+
+def test_sigterm_stops_the_simulator_it_started(tmp_path):
+    """A bench killed with SIGTERM (as by a job runner) must not leave its simulator holding the
+    addresses: before this was handled, the next run failed with "address in use"."""
+    address = bench_address()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ironic_scale.cli", "bench", "--count", "5", "--repeats", "1000",
+         "--methods", "native", "--address", address, "--json", str(tmp_path / "t.json"),
+         "--plot", str(tmp_path / "t.png")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:
+            if "ms CPU/node" in line:  # the simulator runs and a sweep is done
+                break
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((address, 623))  # raises "address in use" if the simulator outlived the bench
 
 
 def test_plot_is_skipped_without_matplotlib(quick, monkeypatch, tmp_path):

@@ -44,7 +44,7 @@ def plot(doc: dict[str, Any], path: str, panels: tuple[tuple[str, str], ...] = B
     colours = {m: f"C{i}" for i, m in enumerate(methods)}
     sizes = sorted({r["size"] for r in doc["rows"]})
     fig, axes = plt.subplots(1, len(panels), figsize=(13, 5.2))
-    for ax, (figure, title) in zip(axes, panels, strict=True):
+    for ax, (figure, panel_title) in zip(axes, panels, strict=True):
         for fi, fault in enumerate(faults):
             for m in methods:
                 rows = sorted((r for r in doc["rows"] if r["method"] == m and r["fault"] == fault
@@ -68,7 +68,7 @@ def plot(doc: dict[str, Any], path: str, panels: tuple[tuple[str, str], ...] = B
         ax.yaxis.set_minor_formatter(plain if _decades(ax) < 2 else ticker.NullFormatter())
         ax.tick_params(axis="y", which="minor", labelsize=7)
         ax.set_xlabel(x_label)
-        ax.set_title(title)
+        ax.set_title(panel_title)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
     machine = doc.get("machine", {})

@@ -8,6 +8,7 @@ down`` can stop a stack that an earlier command started.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
@@ -156,7 +157,8 @@ class Stack:
         if spec.db == "sqlite":
             db_url = f"sqlite:///{self.work / 'ironic.sqlite'}"
         else:
-            db_name = "ironic_scale_" + format(abs(hash(str(self.work))) % 10**8, "08d")
+            # Named after the work directory: a re-run there drops what a crashed run left.
+            db_name = "ironic_scale_" + hashlib.sha1(str(self.work).encode()).hexdigest()[:12]
             db_url = postgres.fresh_database(db_name)
         port = spec.api_port or free_port()
         self.state = StackState(url=f"http://127.0.0.1:{port}", db=spec.db, db_url=db_url, db_name=db_name)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ironic_scale import argtypes
-from ironic_scale.stack import enroll
+from ironic_scale.stack import enroll, postgres
 from ironic_scale.stack.processes import Stack, StackSpec
 
 
@@ -35,6 +35,9 @@ def add_stack(sub: argparse._SubParsersAction) -> None:
         p = stack.add_parser(name, help=text)
         p.add_argument("--work", required=True)
         p.set_defaults(func=func)
+        if name == "down":
+            p.add_argument("--drop-db", action="store_true",
+                           help="also drop the stack's PostgreSQL database (kept by default for inspection)")
     en = stack.add_parser("enroll", help="write one `available` node per simulated BMC (object layer)")
     en.add_argument("--work", required=True)
     en.add_argument("--inventory", required=True, help="the simulator's inventory.jsonl")
@@ -58,7 +61,10 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    Stack.attach(Path(args.work)).stop()
+    stack = Stack.attach(Path(args.work))
+    stack.stop()
+    if args.drop_db and stack.state.db_name:
+        postgres.drop_database(stack.state.db_name)
     return 0
 
 

@@ -56,6 +56,10 @@ def fresh_database(name: str) -> str:
     return f"postgresql+psycopg2://{ROLE}:{PASSWORD}@127.0.0.1/{name}"
 
 
+def database_exists(name: str) -> bool:
+    return bool(_psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip())
+
+
 def drop_database(name: str) -> None:
     _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

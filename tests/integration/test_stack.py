@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 
+from ironic_scale.stack import postgres
 from ironic_scale.stack.processes import Stack
 from ironic_scale.stack.rest import IronicClient
 
@@ -48,8 +49,10 @@ def test_two_conductors_on_postgresql_share_the_nodes(tmp_path, fleet_factory):
         status = cli("status", "--work", str(work))
         assert status.returncode == 0 and all(json.loads(status.stdout)["running"].values())
     finally:
-        down = cli("down", "--work", str(work))
+        down = cli("down", "--work", str(work), "--drop-db")
     assert down.returncode == 0, down.stderr
+    db_name = Stack.attach(work).state.db_name
+    assert db_name and not postgres.database_exists(db_name)
     status = cli("status", "--work", str(work))
     assert status.returncode == 1
     assert not any(json.loads(status.stdout)["running"].values())

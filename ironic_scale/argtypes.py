@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from ironic_scale.sim.behaviour import Latency, parse_duration
 
@@ -44,3 +45,18 @@ def size_list(text: str) -> list[int]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: sizes must be at least 1")
     return values
+
+
+def name_list(choices: tuple[str, ...], what: str) -> Callable[[str], list[str]]:
+    """An argparse type: comma-separated names from ``choices``, in order, without repeats."""
+
+    def parse(text: str) -> list[str]:
+        names = [v.strip() for v in text.split(",") if v.strip()]
+        for n in names:
+            if n not in choices:
+                raise argparse.ArgumentTypeError(
+                    f"unknown {what} {n!r}: choose from {', '.join(choices)}")
+        if not names:
+            raise argparse.ArgumentTypeError(f"no {what} given")
+        return list(dict.fromkeys(names))
+    return parse

@@ -25,18 +25,6 @@ from ironic_scale.bench.sweep import FORKED, METHODS, READ_ONLY_METHODS, SweepOp
 DEFAULT_SIZE = 200
 
 
-def _name_list(choices: tuple[str, ...], what: str):
-    def parse(text: str) -> list[str]:
-        names = [v.strip() for v in text.split(",") if v.strip()]
-        for n in names:
-            if n not in choices:
-                raise argparse.ArgumentTypeError(f"unknown {what} {n!r}: choose from {', '.join(choices)}")
-        if not names:
-            raise argparse.ArgumentTypeError(f"no {what} given")
-        return list(dict.fromkeys(names))
-    return parse
-
-
 def _latency(text: str) -> str:
     """Checked like ``sim run --latency``, kept as text: it is passed on to the simulator."""
     argtypes.latency(text)
@@ -61,7 +49,7 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     size.add_argument("--sizes", type=argtypes.size_list,
                       help=f"fleet sizes to sweep, e.g. 100,1000,5000,25000 (default {DEFAULT_SIZE})")
     size.add_argument("--count", type=argtypes.positive_int, help="one fleet size (same as --sizes N)")
-    p.add_argument("--methods", type=_name_list(METHODS, "method"),
+    p.add_argument("--methods", type=argtypes.name_list(METHODS, "method"),
                    help=f"comma-separated, from {', '.join(METHODS)} (default: all; with "
                         f"--inventory: {', '.join(READ_ONLY_METHODS)})")
     p.add_argument("--repeats", type=argtypes.positive_int, default=3, help="sweeps per method (default 3)")
@@ -69,7 +57,7 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
                    help="at most N ipmitool sweeps per size (default: 1 above "
                         f"{runner.LARGE_FLEET} BMCs, else --repeats); ipmitool costs ~29 ms "
                         "CPU per node")
-    p.add_argument("--faults", type=_name_list(FAULTS, "fault mix"),
+    p.add_argument("--faults", type=argtypes.name_list(FAULTS, "fault mix"),
                    help="fault mixes, each on its own fleet: none, dead (--dead-fraction BMCs "
                         "never answer), loss (--loss of requests dropped), latency (--latency "
                         "per reply), all (the three together); default none")

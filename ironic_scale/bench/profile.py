@@ -36,29 +36,42 @@ def _error_line(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+NOT_INSTALLED = {"path": None, "error": "py-spy is not installed (pip install 'ironic-scale[bench]')"}
+
+
+def _ready(path: str) -> str | None:
+    """py-spy's path (and the SVG's directory made), or None when it is not installed."""
+    exe = py_spy()
+    if exe is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return exe
+
+
+def _outcome(returncode: int, output: str, path: str, **extra: Any) -> dict[str, Any]:
+    """What a py-spy run left: the SVG and its sample count, or its error line."""
+    samples = re.search(r"Samples: (\d+)", output)
+    if returncode != 0 or not os.path.exists(path) or not samples:
+        return {"path": None, "error": f"py-spy exited {returncode}: {_error_line(output)}"}
+    return {"path": path, "error": None, **extra, "samples": int(samples.group(1))}
+
+
 def record_pid(pid: int, path: str, seconds: float, rate: int = 100) -> dict[str, Any]:
     """A flame graph of another process (e.g. an Ironic conductor worker) for ``seconds``."""
-    exe = py_spy()
+    exe = _ready(path)
     if exe is None:
-        return {"path": None, "error": "py-spy is not installed (pip install 'ironic-scale[bench]')"}
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return dict(NOT_INSTALLED)
     proc = subprocess.run([exe, "record", "-o", path, "--pid", str(pid), "--rate", str(rate),
                            "--duration", str(max(1, round(seconds))), "--nonblocking"],
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=seconds + 120)
-    output = proc.stdout + proc.stderr
-    samples = re.search(r"Samples: (\d+)", output)
-    if proc.returncode != 0 or not os.path.exists(path) or not samples:
-        return {"path": None, "error": f"py-spy exited {proc.returncode}: {_error_line(output)}"}
-    return {"path": path, "error": None, "seconds": seconds, "samples": int(samples.group(1))}
+    return _outcome(proc.returncode, proc.stdout + proc.stderr, path, seconds=seconds)
 
 
 def profile_native(endpoints: list[Endpoint], path: str, options: SweepOptions,
                    min_seconds: float = 5.0) -> dict[str, Any]:
     """Flame graph of native sweeps into ``path``; returns what happened (``error`` if not)."""
-    exe = py_spy()
+    exe = _ready(path)
     if exe is None:
-        return {"path": None, "error": "py-spy is not installed (pip install 'ironic-scale[bench]')"}
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return dict(NOT_INSTALLED)
     native = NativeWarm(endpoints, options)  # logins are not what we profile
     try:
         # py-spy gives no sign that it has attached when not on a terminal:
@@ -82,11 +95,7 @@ def profile_native(endpoints: list[Endpoint], path: str, options: SweepOptions,
             proc.kill()
             proc.wait()
         drain.join(5)
-        output = "".join(rest)
-        samples = re.search(r"Samples: (\d+)", output)
-        if proc.returncode != 0 or not os.path.exists(path) or not samples:
-            return {"path": None, "error": f"py-spy exited {proc.returncode}: {_error_line(output)}"}
-        return {"path": path, "error": None, "sweeps": sweeps, "seconds": round(seconds, 3),
-                "nodes": len(endpoints), "samples": int(samples.group(1))}
+        return _outcome(proc.returncode, "".join(rest), path, sweeps=sweeps,
+                        seconds=round(seconds, 3), nodes=len(endpoints))
     finally:
         native.close()

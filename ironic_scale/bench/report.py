@@ -17,7 +17,8 @@ def ratio(x: float | None) -> str:
     return f"{x:.3f}x"
 
 
-def _spread(s: dict[str, float] | None, fmt: str) -> str:
+def spread_text(s: dict[str, float] | None, fmt: str) -> str:
+    """'median (min-max)' of a spread from results.spread, or '-'."""
     if not s:
         return "-"
     return f"{s['median']:{fmt}} ({s['min']:{fmt}}-{s['max']:{fmt}})"
@@ -54,11 +55,11 @@ def _table(rows: list[dict[str, Any]], repeats: int, simulated: bool) -> list[st
         cols = ([_max(s["failed"]), _max(s["missed"]), _max(s["wrong"])] if simulated
                 else [_max(s["on"]), _max(s["off"]), _max(s["failed"])])
         line = (f"{_label(r, repeats):<22} {cols[0]:>6} {cols[1]:>6} {cols[2]:>{5 if simulated else 6}} "
-                f"{_spread(s['wall_seconds'], '.2f'):>25} {_spread(s['cpu_ms_per_node'], '.3f'):>24} "
+                f"{spread_text(s['wall_seconds'], '.2f'):>25} {spread_text(s['cpu_ms_per_node'], '.3f'):>24} "
                 f"{ratio(q.get('cpu_ms_per_node_ipmitool_over_this')):>13} "
                 f"{ratio(q.get('cpu_ms_per_node_ipmipower_over_this')):>14} {_rss(r):>10}")
         if simulated:
-            line += f" {_spread(s['sim_cpu_ms_per_node'], '.3f'):>22}"
+            line += f" {spread_text(s['sim_cpu_ms_per_node'], '.3f'):>22}"
         lines.append(line)
     return lines
 

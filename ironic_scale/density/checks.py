@@ -61,9 +61,10 @@ def run_checks(run: "DriverRun", watcher: CycleWatcher, sampler: Sampler, timeou
             if all(nodes[k]["maintenance"] for k in run.dead):
                 break
             next_cycle()
+        else:
+            nodes = _node_keys(run)  # after the last cycle waited for
         # Every cycle since the start tried the dead nodes until retries + 1 had failed.
         with_dead = run.all_cycles[: retries + 1]
-        nodes = _node_keys(run)
         in_maint = [k for k in run.dead if nodes[k]["maintenance"]]
         baseline = next_cycle()  # dead nodes are now skipped: a cycle of live nodes only
         result["dead"] = {

@@ -31,7 +31,8 @@ def add_density(sub: argparse._SubParsersAction) -> None:
                "  ironic-scale density --sizes 50 --dead-fraction 0.04 --flips 3 --max-retries 1")
     p.add_argument("--sizes", type=argtypes.size_list, default=[1000],
                    help="node counts, e.g. 1000,5000,25000 (default 1000)")
-    p.add_argument("--drivers", default=",".join(runner.DRIVERS),
+    p.add_argument("--drivers", type=argtypes.name_list(runner.DRIVERS, "driver"),
+                   default=list(runner.DRIVERS),
                    help="comma-separated from ipmi (Ironic's ipmitool) and native-ipmi (default both)")
     p.add_argument("--cycles", type=argtypes.positive_int, default=3, help="measured cycles (default 3)")
     p.add_argument("--warmup", type=int, default=1, help="cycles before measuring (default 1)")
@@ -76,13 +77,9 @@ def _options(args: argparse.Namespace) -> dict[str, dict[str, str]]:
 
 
 def plan_from(args: argparse.Namespace) -> runner.DensityPlan:
-    drivers = tuple(d.strip() for d in args.drivers.split(",") if d.strip())
-    unknown = [d for d in drivers if d not in runner.DRIVERS]
-    if unknown or not drivers:
-        raise ValueError(f"--drivers: unknown {unknown}; choose from {', '.join(runner.DRIVERS)}")
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="ironic-scale-density-"))
     return runner.DensityPlan(
-        sizes=args.sizes, work=work, drivers=drivers, cycles=args.cycles, warmup=args.warmup,
+        sizes=args.sizes, work=work, drivers=tuple(args.drivers), cycles=args.cycles, warmup=args.warmup,
         slow_driver_cycles=args.slow_driver_cycles, slow_driver_above=args.slow_driver_above,
         sync_interval=args.sync_interval, db=args.db, address=args.address,
         conductor_base=args.conductor_address, dead_fraction=args.dead_fraction, flips=args.flips,

@@ -11,7 +11,7 @@ from typing import Any
 
 from ironic_scale.bench import plot as bench_plot
 from ironic_scale.bench import results
-from ironic_scale.bench.report import RULE, ratio
+from ironic_scale.bench.report import RULE, ratio, spread_text
 
 DEFAULT_INTERVAL = 120  # Ironic's [conductor]sync_power_state_interval default
 PANELS = (("conductor_cpu_ms_per_node", "conductor CPU per node per sync cycle (ms)"),
@@ -58,12 +58,6 @@ def document(records: list[dict[str, Any]], settings: dict[str, Any],
             "rows": rows}
 
 
-def _spread(s: dict[str, float] | None, fmt: str) -> str:
-    if not s:
-        return "-"
-    return f"{s['median']:{fmt}} ({s['min']:{fmt}}-{s['max']:{fmt}})"
-
-
 def render(doc: dict[str, Any]) -> str:
     settings = doc["settings"]
     lines = [
@@ -83,9 +77,9 @@ def render(doc: dict[str, Any]) -> str:
         cyc = s["cycle_seconds"]
         share = f"{cyc['median'] / DEFAULT_INTERVAL:.0%}" if cyc else "-"
         lines.append(
-            f"{r['size']:>6} {r['method']:<12} {r['cycles']:>3} {_spread(cyc, '.2f'):>24} "
-            f"{_spread(s['conductor_cpu_ms_per_node'], '.3f'):>26} {ratio(r['cpu_vs_ipmi']):>8} "
-            f"{_spread(s['sim_cpu_ms_per_node'], '.3f').split(' ')[0]:>11} {polled:>13} "
+            f"{r['size']:>6} {r['method']:<12} {r['cycles']:>3} {spread_text(cyc, '.2f'):>24} "
+            f"{spread_text(s['conductor_cpu_ms_per_node'], '.3f'):>26} {ratio(r['cpu_vs_ipmi']):>8} "
+            f"{spread_text(s['sim_cpu_ms_per_node'], '.3f').split(' ')[0]:>11} {polled:>13} "
             f"{r['rss_mib'].get('conductor', '-'):>8} {share:>8}")
     singles = sorted({r["size"] for r in doc["rows"] if r["cycles"] == 1})
     if singles:
@@ -106,8 +100,8 @@ def _extras(doc: dict[str, Any]) -> list[str]:
         rec, tag = r["record"], f"{r['size']} nodes, {r['method']}"
         if r["summary"].get("db_transactions_per_node"):
             out.append(f"{tag}: PostgreSQL per node per cycle: "
-                       f"{_spread(r['summary']['db_transactions_per_node'], '.2f')} transactions, "
-                       f"{_spread(r['summary']['db_rows_read_per_node'], '.0f')} rows read")
+                       f"{spread_text(r['summary']['db_transactions_per_node'], '.2f')} transactions, "
+                       f"{spread_text(r['summary']['db_rows_read_per_node'], '.0f')} rows read")
         checks = rec.get("checks") or {}
         if "out_of_band" in checks:
             o = checks["out_of_band"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,11 +131,10 @@ class DriverRun:
                 self.record["profile"] = self._profile()
             self.record["rss_mib"] = {g: round(sampler.peak_rss(g, 0, time.time()) / 2**20, 1)
                                       for g in ("conductor", "api") if g in sampler.samples[-1].rss}
-        finally:
+        finally:  # the caller, which prepared the stack, stops it
             sampler.stop()
             if db_stats is not None:
                 db_stats.close()
-            stack.stop()
         return self.record
 
     def _cycle_record(self, c: Cycle, sampler: Sampler) -> dict[str, Any]:
@@ -202,9 +200,8 @@ def _driver_run(plan: DensityPlan, size: int, driver: str, fleet: RunningFleet,
             postgres.drop_database(stack.state.db_name)
 
 
-def run(plan: DensityPlan, progress: Progress,
-        on_record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Every size x driver; returns one record per pair (also passed to ``on_record``)."""
+def run(plan: DensityPlan, progress: Progress) -> list[dict[str, Any]]:
+    """Every size x driver; returns one record per pair."""
     records = []
     plan.work.mkdir(parents=True, exist_ok=True)
     for i, size in enumerate(plan.sizes, 1):
@@ -216,6 +213,4 @@ def run(plan: DensityPlan, progress: Progress,
             endpoints = _enrollment_inventory(fleet, plan.work / f"inventory-{size}.jsonl")
             for driver in plan.drivers:
                 records.append(_driver_run(plan, size, driver, fleet, endpoints, progress))
-                if on_record:
-                    on_record(records[-1])
     return records

@@ -12,7 +12,6 @@ from __future__ import annotations
 import collections
 import copy
 import ipaddress
-import os
 import re
 import threading
 import types
@@ -28,7 +27,7 @@ from oslo_log import log as logging
 from ironic_scale import conf as ns_conf
 from ironic_scale.ipmi import errors
 from ironic_scale.ipmi.credentials import PRIV_LEVELS, BmcCredentials
-from ironic_scale.ipmi.engine import Engine, get_engine
+from ironic_scale.ipmi.engine import Engine, EngineConfig, get_engine
 
 LOG = logging.getLogger(__name__)
 
@@ -235,25 +234,17 @@ def credentials(node: Any) -> BmcCredentials:
 
 # -- engine ---------------------------------------------------------------------------
 
-_ENGINE: Engine | None = None
+def _engine_config() -> EngineConfig:
+    return ns_conf.engine_config(CONF)
 
 
 def engine() -> Engine:
-    """The process-wide IPMI engine, configured from ``[native_ipmi]`` on first use."""
-    global _ENGINE
-    if _ENGINE is None:
-        _ENGINE = get_engine(ns_conf.engine_config(CONF))
-    return _ENGINE
+    """The process-wide IPMI engine, configured from ``[native_ipmi]`` on first use.
 
-
-def _forget_engine() -> None:
-    # Ironic's service forks its worker: the child must use its own engine
-    # (ironic_scale.ipmi.engine starts a fresh one there), not the parent's.
-    global _ENGINE
-    _ENGINE = None
-
-
-os.register_at_fork(after_in_child=_forget_engine)
+    A forked child (Ironic's cotyledon worker) gets a fresh one: get_engine forgets
+    the parent's at fork.
+    """
+    return get_engine(_engine_config)
 
 
 # -- running a command ----------------------------------------------------------------

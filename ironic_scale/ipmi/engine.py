@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -367,12 +368,19 @@ _ENGINE: Engine | None = None
 _ENGINE_LOCK = threading.Lock()
 
 
-def get_engine(config: EngineConfig | None = None) -> Engine:
-    """The process-wide engine (created on first use)."""
+def get_engine(config: EngineConfig | Callable[[], EngineConfig] | None = None) -> Engine:
+    """The process-wide engine, created on first use.
+
+    ``config`` may be a function: it is only called to create the engine, so a
+    hot path (every power poll) pays no configuration parsing.
+    """
     global _ENGINE
+    engine = _ENGINE
+    if engine is not None:
+        return engine
     with _ENGINE_LOCK:
         if _ENGINE is None:
-            _ENGINE = Engine(config)
+            _ENGINE = Engine(config() if callable(config) else config)
         return _ENGINE
 
 

@@ -290,7 +290,11 @@ class Stack:
     # -- stop ------------------------------------------------------------------
 
     def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM every process group, then SIGKILL what is left after ``timeout``."""
+        """SIGTERM every process group, then SIGKILL what is left after ``timeout``.
+
+        The PIDs are then forgotten (0 in stack.json), so stopping again never
+        signals a process group that has since reused a PID.
+        """
         if self.state is None:
             return
         pids = [p.pid for p in self.state.processes if p.pid]
@@ -313,6 +317,11 @@ class Stack:
                     pass
                 if proc is not None:
                     proc.wait()
+        for p in self.state.processes:
+            p.pid = 0
+        self._procs.clear()
+        if (self.work / STATE_FILE).exists():
+            self.state.save(self.work)
 
     def __enter__(self) -> "Stack":
         return self

@@ -41,12 +41,11 @@ class IronicClient:
             raise ApiError(method, path, e.code, e.read().decode(errors="replace")) from None
         return json.loads(raw) if raw else None
 
-    def nodes(self, fields: str | None = None, page: int = 1000) -> Iterator[dict[str, Any]]:
-        """Every node, page by page (``/v1/nodes/detail``, or ``/v1/nodes`` with fields)."""
+    def nodes(self, page: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every node in detail, page by page (``GET /v1/nodes?fields=conductor`` fails in Ironic 39)."""
         marker = None
         while True:
-            query = f"?limit={page}" + (f"&marker={marker}" if marker else "")
-            path = f"/v1/nodes{query}&fields={fields}" if fields else f"/v1/nodes/detail{query}"
+            path = f"/v1/nodes/detail?limit={page}" + (f"&marker={marker}" if marker else "")
             batch = self.request("GET", path)["nodes"]
             yield from batch
             if len(batch) < page:

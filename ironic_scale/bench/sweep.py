@@ -224,8 +224,11 @@ class _InProcess:
     def _log_in(self, endpoints: list[Endpoint]) -> None:
         try:
             self.poll(endpoints)  # type: ignore[attr-defined]
-        except BaseException:  # Ctrl-C during login: nobody else will close us
-            self.close()  # type: ignore[attr-defined]
+        except BaseException as exc:  # Ctrl-C during login: nobody else will close us
+            try:
+                self.close()  # type: ignore[attr-defined]
+            except Exception as cleanup:  # noqa: BLE001 - e.g. a pool whose thread start was interrupted
+                exc.add_note(f"closing the sessions failed too: {cleanup!r}")  # the cause must win
             raise
 
 

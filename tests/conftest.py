@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from ironic_scale.ipmi.engine import Engine, EngineConfig
 from ironic_scale.sim.launcher import FleetFailed, RunningFleet, start_fleet
 
 
@@ -49,3 +50,19 @@ def fleet(request) -> RunningFleet:
     f = _start(24, ())
     request.addfinalizer(f.stop)
     return f
+
+
+@pytest.fixture
+def engine_factory():
+    """Native IPMI engines made with ``engine_factory(**EngineConfig fields)``; all shut down after."""
+    engines: list[Engine] = []
+
+    def make(**config) -> Engine:
+        config.setdefault("retry_interval", 0.2)
+        engine = Engine(EngineConfig(**config))
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.shutdown()

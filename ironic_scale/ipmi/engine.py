@@ -27,6 +27,7 @@ from typing import Any
 
 from ironic_scale.ipmi import errors
 from ironic_scale.ipmi.credentials import BmcCredentials
+from ironic_scale.ipmi.resolver import Resolver
 from ironic_scale.ipmi.session import (
     ACTIVE,
     AUTHCAP,
@@ -81,6 +82,7 @@ class Engine:
         self._epoll: select.epoll | None = None
         self._socks: list[socket.socket] = []
         self._wake = -1
+        self._resolver = Resolver()
 
     # -- caller side (any thread) --------------------------------------------------
 
@@ -88,12 +90,13 @@ class Engine:
                timeout: float = 10.0, lun: int = 0) -> Future:
         """Queue one request; the Future gets the response data or an IPMIError."""
         future: Future = Future()
+        deadline = time.monotonic() + timeout
         try:
-            peer = _resolve(creds)
-        except OSError as e:
-            future.set_exception(errors.IPMIError(f"cannot resolve BMC address {creds.address}: {e}"))
+            peer = self._resolver.resolve(creds.address, creds.port, timeout)
+        except errors.IPMIError as e:
+            future.set_exception(e)
             return future
-        call = Call(netfn, cmd, bytes(data), time.monotonic() + timeout, future, lun, creds.bridge)
+        call = Call(netfn, cmd, bytes(data), deadline, future, lun, creds.bridge)
         try:
             self._post(("call", creds, peer, call))
         except errors.IPMIError as e:
@@ -284,12 +287,18 @@ class Engine:
                 sid = random.getrandbits(32)
             session = ClientSession(creds, sid, len(self._sessions) % len(self._socks), self._send,
                                     self.config.retry_interval, now,
-                                    self.config.min_command_interval)
+                                    self.config.min_command_interval, self.counters,
+                                    self._other_sessions)
             session.peer = peer
             self._sessions[key] = session
             self._by_sid[sid] = session
             self.counters["sessions_created"] += 1
         return session
+
+    def _other_sessions(self, session: ClientSession) -> int:
+        """Sessions besides ``session`` this engine holds or is opening to its BMC."""
+        return sum(1 for s in self._sessions.values()
+                   if s is not session and s.peer == session.peer and s.state != IDLE)
 
     def _arm(self, session: ClientSession) -> None:
         when = session.next_timer()
@@ -324,6 +333,9 @@ class Engine:
                 self.counters["keepalives"] += 1
                 session.submit(Call(0x06, 0x01, b"", now + 3 * cfg.retry_interval, None), now)
                 self._arm(session)
+        # Forget peers whose logins ended without a reply (dead BMCs, evictions).
+        self._logging_in = {key: live for key, waiting in self._logging_in.items()
+                            if (live := [s for s in waiting if s.state in LOGGING_IN])}
         excess = len(self._sessions) - cfg.max_sessions
         if excess > 0:
             idle = sorted((s for s in self._sessions.values() if not s.busy), key=lambda s: s.last_used)
@@ -336,6 +348,12 @@ class Engine:
             self._send(session, packet)
         session.fail_all(errors.IPMIError(f"session to {session.creds.target} was {reason}"))
         session.state = IDLE
+        key = (session.sock, session.peer)
+        waiting = [s for s in self._logging_in.get(key, ()) if s is not session]
+        if waiting:
+            self._logging_in[key] = waiting
+        else:
+            self._logging_in.pop(key, None)
         self._sessions.pop(session.creds.session_key, None)
         self._by_sid.pop(session.console_sid, None)
         self._armed.pop(id(session), None)
@@ -343,7 +361,8 @@ class Engine:
 
     def _snapshot(self) -> dict[str, Any]:
         states = Counter(STATE_NAMES[s.state] for s in self._sessions.values())
-        return {"sessions": len(self._sessions), "states": dict(states), **self.counters}
+        return {"sessions": len(self._sessions), "states": dict(states),
+                "logging_in_peers": len(self._logging_in), **self.counters}
 
     def _finish(self) -> None:
         for session in list(self._sessions.values()):
@@ -352,16 +371,6 @@ class Engine:
             sock.close()
         os.close(self._wake)
         self._epoll.close()
-
-
-def _resolve(creds: BmcCredentials) -> tuple[str, int]:
-    """The (ip, port) replies come from; resolved in the caller's thread."""
-    try:
-        socket.inet_aton(creds.address)
-        return (creds.address, creds.port)
-    except OSError:
-        info = socket.getaddrinfo(creds.address, creds.port, socket.AF_INET, socket.SOCK_DGRAM)
-        return info[0][4][:2]
 
 
 _ENGINE: Engine | None = None

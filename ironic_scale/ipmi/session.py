@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import os
 import struct
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future
 
 from ironic_scale.ipmi import errors
 from ironic_scale.ipmi.credentials import BmcCredentials
+from ironic_scale.ipmi.replay import SequenceWindow
 from ironic_scale.rmcp import crypto, wire
 
-# States.
-IDLE, AUTHCAP, OPENING, RAKP1_SENT, RAKP3_SENT, SETPRIV, ACTIVE, CLOSED = range(8)
-STATE_NAMES = ("idle", "authcap", "opening", "rakp1", "rakp3", "setpriv", "active", "closed")
+# States. BACKOFF waits before the handshake starts over; CLOSING logs out of
+# a session the BMC stopped answering before logging in again.
+IDLE, AUTHCAP, OPENING, RAKP1_SENT, RAKP3_SENT, SETPRIV, ACTIVE, CLOSED, BACKOFF, CLOSING = range(10)
+STATE_NAMES = ("idle", "authcap", "opening", "rakp1", "rakp3", "setpriv", "active", "closed",
+               "backoff", "closing")
 
 NETFN_APP = 0x06
 CMD_GET_DEVICE_ID, CMD_AUTH_CAPS, CMD_SET_PRIV, CMD_CLOSE = 0x01, 0x38, 0x3B, 0x3C
@@ -34,9 +37,22 @@ RMCP_INVALID_SESSION = 0x02  # the BMC forgot our half-open session (it rebooted
 # Refusals that mean "not this cipher suite": try the next one. OpenIPMI's
 # ipmi_sim answers 0x04 (invalid authentication algorithm) to suite 17.
 RMCP_SUITE_REFUSED = {0x04, 0x05, 0x10, 0x11, 0x12}
+CC_NODE_BUSY = 0xC0
 # Silent attempts on an established session before we assume the BMC forgot
-# it (reboot, idle timeout) and log in again.
-ATTEMPTS_BEFORE_RELOGIN = 2
+# it (reboot, idle timeout) and log in again. Three, not two: at 10 % packet
+# loss two silent attempts in a row happen to ~4 % of commands, three to ~0.7 %.
+ATTEMPTS_BEFORE_RELOGIN = 3
+# Close Session attempts for such a session before logging in anyway: if the
+# BMC still holds it (the packets were lost, not the session), this frees its
+# slot, so we never hold two.
+CLOSE_ATTEMPTS = 2
+# Set Session Privilege attempts before the handshake starts over (the BMC
+# dropped the new session, e.g. it rebooted mid-login).
+SETPRIV_ATTEMPTS = 3
+# Handshakes the BMC may send back to the start ("invalid session ID" to RAKP
+# 1 or 3, a forged Open Session answer) before the login fails; each restart
+# waits twice as long as the one before, starting at the retry interval.
+HANDSHAKE_RESTARTS = 3
 
 
 class Call:
@@ -67,12 +83,16 @@ class ClientSession:
 
     def __init__(self, creds: BmcCredentials, console_sid: int, sock: int,
                  send: Callable[["ClientSession", bytes], None], retry_interval: float, now: float,
-                 min_interval: float = 0.0):
+                 min_interval: float = 0.0, counters: Counter | None = None,
+                 others: Callable[["ClientSession"], int] | None = None):
         self.creds = creds
         self.console_sid = console_sid
         self.sock = sock  # index of the engine socket this session uses
         self.peer = (creds.address, creds.port)
         self._send = send
+        self.counters: Counter = counters if counters is not None else Counter()
+        # How many other sessions this process holds to the same BMC (for error messages).
+        self._others = others or (lambda session: 0)
         self.retry_interval = retry_interval
         self.min_interval = min_interval  # seconds between the starts of two commands
         self.next_send_at = 0.0
@@ -84,18 +104,22 @@ class ClientSession:
         self.rm = self.rc = self.guid = b""
         self.role = 0x10 | creds.priv_level  # name-only lookup
         self.keys: crypto.SessionKeys | None = None
+        self.window = SequenceWindow()
         self._sik = b""
         self.setpriv_tries = 0
+        self.restarts = 0  # handshake restarts in this login
+        self.close_tries = 0
+        self.close_seq = 0
         self.out_seq = 0
         self.rq_seq = 0
         self.queue: deque[Call] = deque()
         self.inflight: Call | None = None
         self.packet = b""  # the handshake packet to retransmit
         self.retry_at = 0.0
-        self.login_deadline = 0.0
         self.last_used = now  # last caller request (keepalives do not count)
-        self.last_traffic = now  # last packet from the BMC
+        self.last_traffic = now  # last authenticated packet from the BMC
         self.logins = 0
+        self.problem = ""  # why the BMC's last answer was unusable, for the timeout message
 
     # -- entry points for the engine ---------------------------------------------
 
@@ -108,7 +132,9 @@ class ClientSession:
     def next_timer(self) -> float | None:
         """When the engine must call ``on_timer`` next (retransmit or a deadline)."""
         times = [c.deadline for c in self.queue]
-        if self.state in (AUTHCAP, OPENING, RAKP1_SENT, RAKP3_SENT, SETPRIV) or self.inflight:
+        if self.inflight is not None:
+            times.append(self.inflight.deadline)
+        if self.state in RETRANSMITTING or self.inflight:
             times.append(self.retry_at)
         elif self.state == ACTIVE and self.queue:
             times.append(self.next_send_at)
@@ -121,33 +147,42 @@ class ClientSession:
             return
         if self.retry_at > now:
             return
-        if self.state in (AUTHCAP, OPENING, RAKP1_SENT, RAKP3_SENT, SETPRIV):
-            if self.state in (RAKP1_SENT, RAKP3_SENT):
-                self._open(now)  # BMCs dislike repeated RAKP messages: start over
-            elif self.state == SETPRIV:
-                self.setpriv_tries += 1
-                if self.setpriv_tries >= ATTEMPTS_BEFORE_RELOGIN:
-                    # The BMC dropped the new session (rebooted mid-login): start over.
-                    self._start_login(now)
-                else:
-                    self._send_set_priv(now)  # re-sealed: a new session sequence number
+        if self.state in (AUTHCAP, OPENING, RAKP1_SENT, RAKP3_SENT):
+            # The very same message again: a slow BMC's late answer to the
+            # first copy is as good as an answer to this one, and a BMC that
+            # answers twice creates no second session.
+            self.counters["handshake_retransmits"] += 1
+            self._transmit(self.packet, now)
+        elif self.state == SETPRIV:
+            self.setpriv_tries += 1
+            if self.setpriv_tries >= SETPRIV_ATTEMPTS:
+                self._restart(now, "the BMC did not answer Set Session Privilege Level")
             else:
-                self._transmit(self.packet, now)
+                self._send_set_priv(now)  # re-sealed: a new session sequence number
+        elif self.state == BACKOFF:
+            self._open(now)
+        elif self.state == CLOSING:
+            self.close_tries += 1
+            if self.close_tries >= CLOSE_ATTEMPTS:
+                self.counters["sessions_abandoned"] += 1  # the BMC forgot it (or is gone)
+                self._after_close(now)
+            else:
+                self._send_close(now)
         elif self.state == ACTIVE and self.inflight is not None:
             call = self.inflight
             if call.attempts >= ATTEMPTS_BEFORE_RELOGIN:
-                # The BMC no longer knows this session (reboot, idle timeout).
+                # The BMC no longer answers this session (reboot, idle timeout,
+                # or lost packets): log out of it before logging in again.
                 call.attempts = 0
                 self.queue.appendleft(call)
                 self.inflight = None
-                self.state = IDLE
-                self._pump(now)
+                self.state, self.close_tries = CLOSING, 0
+                self._send_close(now)
             else:
                 self._send_call(call, now)
 
     def on_packet(self, pkt: wire.Packet, now: float) -> None:
         """A datagram the engine routed here (by session id or by peer)."""
-        self.last_traffic = now
         if pkt.payload_type == wire.PAYLOAD_IPMI:
             if pkt.session_id == 0:
                 self._got_auth_caps(pkt.payload, now)
@@ -161,8 +196,8 @@ class ClientSession:
             self._got_rakp4(pkt.payload, now)
 
     def logout_packet(self) -> bytes | None:
-        """Close Session for an active session (sent once, unanswered is fine)."""
-        if self.state != ACTIVE:
+        """Close Session for a session the BMC may hold (sent once, unanswered is fine)."""
+        if self.keys is None or self.state not in (RAKP3_SENT, SETPRIV, ACTIVE, CLOSING):
             return None
         self.rq_seq = (self.rq_seq + 1) & 0x3F
         return self._seal(wire.encode_request(NETFN_APP, CMD_CLOSE, struct.pack("<I", self.bmc_sid),
@@ -220,9 +255,24 @@ class ClientSession:
                                       call.seq)
         self._send(self, self._seal(msg))
 
+    def _send_close(self, now: float) -> None:
+        self.rq_seq = (self.rq_seq + 1) & 0x3F
+        self.close_seq = self.rq_seq
+        msg = wire.encode_request(NETFN_APP, CMD_CLOSE, struct.pack("<I", self.bmc_sid), self.rq_seq)
+        self._transmit(self._seal(msg), now)
+
+    def _after_close(self, now: float) -> None:
+        """The old session is closed (or forgotten by the BMC): log in if anyone waits."""
+        self.keys = None
+        if self.queue:
+            self._start_login(now)
+        else:
+            self.state = IDLE
+
     def _expire(self, now: float) -> None:
         """Fail calls whose deadline passed; a login with nobody waiting stops."""
-        timeout = errors.BMCTimeout(f"no answer from the BMC at {self.creds.target}")
+        why = f" ({self.problem})" if self.problem else ""
+        timeout = errors.BMCTimeout(f"no answer from the BMC at {self.creds.target}{why}")
         if self.inflight is not None and self.inflight.deadline <= now:
             self.inflight.finish(timeout)
             self.inflight = None
@@ -230,8 +280,13 @@ class ClientSession:
             for call in [c for c in self.queue if c.deadline <= now]:
                 call.finish(timeout)
             self.queue = deque(c for c in self.queue if c.deadline > now)
-        if self.state not in (IDLE, ACTIVE, CLOSED) and not self.queue and self.inflight is None:
-            self.state = IDLE  # nobody waits for this login any more
+        if self.state in ABANDONABLE and not self.queue and self.inflight is None:
+            # Nobody waits for this login any more. A BMC past RAKP 3 may
+            # already hold the session: log out of it (best effort).
+            packet = self.logout_packet()
+            if packet is not None:
+                self._send(self, packet)
+            self.state, self.keys = IDLE, None
         if self.inflight is None and self.queue and self.state == ACTIVE and now >= self.next_send_at:
             self._send_call(self.queue.popleft(), now)
 
@@ -240,14 +295,34 @@ class ClientSession:
     def _start_login(self, now: float) -> None:
         self.logins += 1
         self.keys = None
+        self.restarts = 0
+        self.problem = ""
         self.suites = [self.creds.cipher_suite] if self.creds.cipher_suite else [17, 3]
         self.state = AUTHCAP
         msg = wire.encode_request(NETFN_APP, CMD_AUTH_CAPS, bytes((0x8E, self.creds.priv_level)), 0)
         self._transmit(wire.encode_v15_sessionless(msg), now)
 
     def _login_failed(self, message: str) -> None:
-        self.state = IDLE
+        self.state, self.keys = IDLE, None
         self.fail_all(errors.LoginFailed(f"login to the BMC at {self.creds.target} failed: {message}"))
+
+    def _restart(self, now: float, why: str) -> None:
+        """Send the handshake back to Open Session, after a growing pause, a few times only."""
+        self.keys = None
+        if self.restarts >= HANDSHAKE_RESTARTS:
+            self._login_failed(f"{why} ({self.restarts + 1} times in a row); the BMC may be "
+                               "restarting, or something else answers in its name")
+            return
+        self.counters["handshake_restarts"] += 1
+        self.restarts += 1
+        self.problem = why
+        self.state = BACKOFF
+        self.retry_at = now + self.retry_interval * 2 ** (self.restarts - 1)
+
+    def _malformed(self, what: str) -> None:
+        """An unusable handshake reply: keep waiting (it may be forged), remember why."""
+        self.counters["malformed_handshake_replies"] += 1
+        self.problem = what
 
     def _got_auth_caps(self, payload: bytes, now: float) -> None:
         if self.state != AUTHCAP:
@@ -255,7 +330,19 @@ class ClientSession:
         rsp = wire.Response.decode(payload)
         if rsp.cmd != CMD_AUTH_CAPS:
             return
-        if rsp.code or len(rsp.data) < 4 or not (rsp.data[1] & 0x80 and rsp.data[3] & 0x02):
+        if rsp.code == CC_NODE_BUSY:  # asked again when the retransmit timer fires
+            self.problem = ("the BMC answered Get Channel Authentication Capabilities with "
+                            "'node busy' (0xC0)")
+            return
+        if rsp.code:
+            refused = errors.CommandFailed(NETFN_APP, CMD_AUTH_CAPS, rsp.code)
+            self._login_failed(f"Get Channel Authentication Capabilities refused: {refused}")
+            return
+        if len(rsp.data) < 4:
+            self._malformed(f"short Get Channel Authentication Capabilities answer "
+                            f"({len(rsp.data)} bytes)")
+            return
+        if not (rsp.data[1] & 0x80 and rsp.data[3] & 0x02):
             self._login_failed("the BMC does not offer IPMI 2.0 (RMCP+) logins; "
                                "use Ironic's ipmitool interfaces for IPMI 1.5 BMCs")
             return
@@ -273,6 +360,7 @@ class ClientSession:
 
     def _got_open_response(self, data: bytes, now: float) -> None:
         if self.state != OPENING or len(data) < 2 or data[0] != self.tag:
+            self.counters["stale_handshake_replies"] += 1
             return  # stale answer to an earlier attempt
         status = data[1]
         if status in RMCP_SUITE_REFUSED and len(self.suites) > 1:
@@ -280,13 +368,18 @@ class ClientSession:
             self._open(now)
             return
         if status == RMCP_NO_RESOURCES:
-            self._login_failed("the BMC has no free session slot (insufficient resources "
-                               "to create a session); other clients hold its sessions")
+            mine = self._others(self)
+            holders = (f"this conductor holds {mine} other session(s) to it" if mine else
+                       "native-ipmi in this conductor holds no other session to it, so other "
+                       "clients (ipmitool, consoles, other conductors or tools) hold its slots")
+            self._login_failed("the BMC has no free session slot (insufficient resources to "
+                               f"create a session); {holders}")
             return
         if status:
             self._login_failed(f"Open Session refused: {errors.rmcp_status_text(status)}")
             return
-        if len(data) < 36:
+        if len(data) < 36 or not struct.unpack_from("<I", data, 8)[0]:
+            self._malformed(f"malformed Open Session answer ({len(data)} bytes)")
             return
         self.bmc_sid = struct.unpack_from("<I", data, 8)[0]
         self.rm = os.urandom(16)
@@ -299,9 +392,10 @@ class ClientSession:
     def _rakp_reply_ok(self, data: bytes, expected_state: int, name: str, now: float) -> bool:
         """Common checks of RAKP 2 and 4: ours, current, and a success status."""
         if self.state != expected_state or len(data) < 2 or data[0] != self.tag:
+            self.counters["stale_handshake_replies"] += 1
             return False  # stale reply to an earlier attempt
         if data[1] == RMCP_INVALID_SESSION:
-            self._open(now)
+            self._restart(now, f"the BMC answered {name} with 'invalid session ID'")
             return False
         if data[1]:
             self._login_failed(f"{name}: {errors.rmcp_status_text(data[1])}")
@@ -312,6 +406,10 @@ class ClientSession:
         if not self._rakp_reply_ok(data, RAKP1_SENT, "RAKP 2", now):
             return
         s = self.suite
+        code_len = s.code_len
+        if len(data) != 40 + code_len:
+            self._malformed(f"malformed RAKP 2 ({len(data)} bytes, expected {40 + code_len})")
+            return
         self.rc, self.guid = data[8:24], data[24:40]
         user, kuid = self.creds.username.encode(), self.creds.password.encode()
         expected = crypto.rakp2_code(s, kuid, self.console_sid, self.bmc_sid, self.rm, self.rc,
@@ -334,10 +432,14 @@ class ClientSession:
         if not self._rakp_reply_ok(data, RAKP3_SENT, "RAKP 4", now):
             return
         icv = crypto.rakp4_icv(self.suite, self._sik, self.rm, self.bmc_sid, self.guid)
+        if len(data) < 8 + len(icv):
+            self._malformed(f"malformed RAKP 4 ({len(data)} bytes)")
+            return
         if data[8 : 8 + len(icv)] != icv:
             self._login_failed("RAKP 4 integrity check failed (wrong Kg key?)")
             return
         self.out_seq = 0
+        self.window = SequenceWindow()  # a new session: its numbers start again
         self.state = SETPRIV
         self.setpriv_tries = 0
         self.rq_seq = (self.rq_seq + 1) & 0x3F
@@ -351,9 +453,19 @@ class ClientSession:
 
     def _got_session_packet(self, pkt: wire.Packet, now: float) -> None:
         if self.keys is None or not pkt.authenticated or not self.keys.verify(pkt.raw):
+            self.counters["unauthenticated_dropped"] += 1
             return  # not from our BMC, or stale keys: drop silently like a BMC would
+        if not self.window.accept(pkt.sequence):
+            self.counters["replays_rejected"] += 1
+            return  # a replayed or duplicated reply: its twin was already taken, or too old
+        self.last_traffic = now  # only authenticated, fresh traffic proves the session alive
         payload = self.keys.decrypt(pkt.payload) if pkt.encrypted else pkt.payload
         rsp = wire.Response.decode(payload)
+        if self.state == CLOSING:
+            if rsp.cmd == CMD_CLOSE and rsp.seq == self.close_seq:
+                self.counters["sessions_closed_before_relogin"] += 1
+                self._after_close(now)
+            return
         if self.state == SETPRIV:
             if rsp.cmd != CMD_SET_PRIV or rsp.seq != self.rq_seq:
                 return
@@ -363,6 +475,7 @@ class ClientSession:
                                    f"(completion code 0x{rsp.code:02X}); check ipmi_priv_level")
                 return
             self.state = ACTIVE
+            self.problem = ""
             self._pump(now)
             return
         call = self.inflight
@@ -385,3 +498,8 @@ class ClientSession:
         else:
             call.finish(rsp.data)
         self._pump(now)
+
+
+# States that retransmit on the timer, and logins nobody waits for that may stop.
+RETRANSMITTING = (AUTHCAP, OPENING, RAKP1_SENT, RAKP3_SENT, SETPRIV, BACKOFF, CLOSING)
+ABANDONABLE = (AUTHCAP, OPENING, RAKP1_SENT, RAKP3_SENT, SETPRIV, BACKOFF)

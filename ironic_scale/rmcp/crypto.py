@@ -6,6 +6,7 @@ the same way (pyghmi/ipmi/private/session.py, _got_rakp2 and send_payload).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import struct
@@ -26,6 +27,11 @@ class CipherSuite:
     conf_alg: int  # AES-CBC-128 = 1
     digest: str
     icv_len: int  # bytes of the truncated integrity check value
+
+    @property
+    def code_len(self) -> int:
+        """Bytes of a RAKP key exchange authentication code: the whole HMAC."""
+        return hashlib.new(self.digest).digest_size
 
     def record(self) -> bytes:
         """This suite's entry in Get Channel Cipher Suites (table 22-19)."""

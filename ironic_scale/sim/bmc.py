@@ -37,7 +37,7 @@ class Session:
 
     __slots__ = ("bmc_sid", "console_sid", "handle", "suite", "state", "rm", "rc", "role",
                  "username", "keys", "priv", "max_priv", "out_seq", "last_seen", "peer",
-                 "rakp4")
+                 "rakp2", "rakp4")
 
     def __init__(self, bmc_sid: int, console_sid: int, handle: int, suite: crypto.CipherSuite,
                  peer: tuple[str, int], now: float):
@@ -54,7 +54,7 @@ class Session:
         self.out_seq = 0
         self.last_seen = now
         self.peer = peer
-        self.rakp4 = b""
+        self.rakp2 = self.rakp4 = b""  # sent again, unchanged, to a retransmitted RAKP 1 / 3
 
 
 class Bmc:
@@ -282,6 +282,10 @@ class Bmc:
         if s is None or s.state == ACTIVE:
             self.counters["login.invalid_session"] += 1
             return refuse(RMCP_INVALID_SESSION)
+        if s.state == RAKP and bytes(rm) == s.rm and role == s.role and bytes(uname) == s.username:
+            # The client retransmitted RAKP 1 (our RAKP 2 was slow or lost): the same
+            # answer again, so whichever copy it takes matches the Rc we keep.
+            return s.rakp2
         if ulen > 16 or len(uname) != ulen:
             del self.sessions[sid]
             return refuse(RMCP_INVALID_NAME_LENGTH, s.console_sid)
@@ -298,7 +302,8 @@ class Bmc:
         code = crypto.rakp2_code(s.suite, self.password, s.console_sid, sid, s.rm, s.rc, self.guid,
                                  role, s.username)
         body = bytes((tag, 0, 0, 0)) + struct.pack("<I", s.console_sid) + s.rc + self.guid + code
-        return wire.encode_v20_clear(wire.PAYLOAD_RAKP2, body)
+        s.rakp2 = wire.encode_v20_clear(wire.PAYLOAD_RAKP2, body)
+        return s.rakp2
 
     def _rakp3(self, data: bytes, now: float) -> bytes | None:
         if len(data) < 8:

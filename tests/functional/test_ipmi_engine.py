@@ -11,23 +11,7 @@ import pytest
 
 from ironic_scale.ipmi import commands, errors
 from ironic_scale.ipmi.credentials import BmcCredentials
-from ironic_scale.ipmi.engine import Engine, EngineConfig
 from ironic_scale.ipmi.poller import PowerPoller
-
-
-@pytest.fixture
-def engine_factory():
-    engines: list[Engine] = []
-
-    def make(**config) -> Engine:
-        config.setdefault("retry_interval", 0.2)
-        engine = Engine(EngineConfig(**config))
-        engines.append(engine)
-        return engine
-
-    yield make
-    for engine in engines:
-        engine.shutdown()
 
 
 def creds_of(ep, **kw) -> BmcCredentials:

@@ -1,0 +1,69 @@
+"""BMC addresses: canonical numeric forms, and host names looked up within a bound (issue 9)."""
+
+import threading
+import time
+
+import pytest
+
+from ironic_scale.ipmi import errors
+from ironic_scale.ipmi.resolver import Resolver, canonical_ipv4
+
+
+@pytest.mark.parametrize("spelling", ["127.0.0.1", "127.1", "2130706433", "0x7f.0.0.1",
+                                      "0x7f000001", "0177.0.0.1"])
+def test_numeric_spellings_become_the_dotted_quad(spelling):
+    assert canonical_ipv4(spelling) == "127.0.0.1"
+
+
+@pytest.mark.parametrize("text", ["127.0.0.1\n", " 127.0.0.1", "127.0.0.1 x", "bmc-1", "", "::1"])
+def test_anything_else_is_not_numeric(text):
+    assert canonical_ipv4(text) is None
+
+
+def test_numeric_addresses_need_no_lookup():
+    def lookup(host, port):
+        raise AssertionError("looked up a numeric address")
+
+    assert Resolver(lookup=lookup).resolve("127.1", 623, 1.0) == ("127.0.0.1", 623)
+
+
+def test_a_slow_lookup_costs_the_caller_its_timeout_only():
+    # A slow DNS server cannot run here (no resolver we may point at loopback),
+    # so the lookup function stands in for it: it blocks until released.
+    release = threading.Event()
+    calls = []
+
+    def slow_lookup(host, port):
+        calls.append(host)
+        release.wait(30)
+        return ("127.0.0.9", port)
+
+    resolver = Resolver(lookup=slow_lookup)
+    started = time.monotonic()
+    with pytest.raises(errors.BMCTimeout, match="resolving the BMC address bmc-7"):
+        resolver.resolve("bmc-7", 623, 0.2)
+    assert time.monotonic() - started < 5.0, "the caller waited for the lookup, not its timeout"
+    with pytest.raises(errors.BMCTimeout):
+        resolver.resolve("bmc-7", 623, 0.2)  # joins the same lookup
+    release.set()
+    deadline = time.monotonic() + 10
+    while True:  # the pending lookup lands in the cache
+        try:
+            assert resolver.resolve("bmc-7", 623, 1.0) == ("127.0.0.9", 623)
+            break
+        except errors.BMCTimeout:
+            assert time.monotonic() < deadline
+    assert resolver.resolve("bmc-7", 623, 1.0) == ("127.0.0.9", 623)
+    assert calls == ["bmc-7"], "one lookup per name, however many callers"
+
+
+def test_a_failed_lookup_is_a_clear_error():
+    def failing(host, port):
+        raise OSError("Name or service not known")
+
+    with pytest.raises(errors.IPMIError, match="cannot resolve BMC address nowhere"):
+        Resolver(lookup=failing).resolve("nowhere", 623, 1.0)
+
+
+def test_localhost_resolves_from_the_hosts_file():
+    assert Resolver().resolve("localhost", 623, 5.0) == ("127.0.0.1", 623)

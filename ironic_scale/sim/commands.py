@@ -255,6 +255,8 @@ def get_sdr(bmc, session, data, now):
     fault = bmc.behaviour.sdr_fault
     if fault in sdr.FAULT_CODES:  # answered forever, whatever the client does
         return sdr.FAULT_CODES[fault], b""
+    if fault == "chunked" and count > sdr.CHUNK_LIMIT:  # a legal BMC: read me in parts
+        return sdr.FAULT_CODES["cc_ca"], b""
     found = sdr.lookup(fault, record_id or 1)
     if found is None:
         return wire.CC_SENSOR_NOT_PRESENT, b""

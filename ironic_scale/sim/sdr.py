@@ -113,7 +113,9 @@ def thresholds(number: int) -> bytes | None:
 # Chosen per BMC with the ``sdr_fault`` behaviour knob; "" is the healthy SDR
 # above, byte for byte. The codes are answered by Get SDR itself (commands.py).
 FAULT_CODES = {"cc_ca": 0xCA, "cc_c5": 0xC5}  # "cannot return bytes" / "reservation lost"
-SDR_FAULTS = ("", "loop", "endless", "poison", "malformed", "sixbit", "timestamp", *FAULT_CODES)
+SDR_FAULTS = ("", "loop", "endless", "poison", "malformed", "sixbit", "timestamp", "chunked",
+              *FAULT_CODES)
+CHUNK_LIMIT = 8  # "chunked": Get SDR refuses (0xCA) to return more bytes than this at once
 POISON_NAME = "HACKED Temp"
 POISON_M = 10  # CPU Temp's raw reading times 10: 240 degrees C with the host off
 

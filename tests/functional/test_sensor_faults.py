@@ -193,6 +193,19 @@ def test_the_healthy_sdr_reads_as_before(fleet_factory, engine_factory):
     assert got == {"CPU Temp": 45.0, "System Fan 1": 5400.0, "12V": 12.0, "PSU1 Status": None}
 
 
+def test_a_bmc_that_returns_records_in_parts_is_read_in_parts(fleet_factory, engine_factory):
+    f = fleet_factory(1)
+    ep = f.endpoints[0]
+    f.control.set([ep.key], sdr_fault="chunked")
+    requests = Requests(f)
+    assert readings(engine_factory(), ep)["CPU Temp"] == 24.0
+    # One refused whole record, one 16-byte chunk refused, then 8-byte parts:
+    # one reservation serves them all; the retry budget is barely touched.
+    parts = sum(-(-(len(r) - 5) // 8) + 1 for r in sim_sdr.RECORDS)  # header + body parts
+    assert requests["get_sdr"] == 2 + parts
+    assert requests["reserve_sdr_repository"] == 1
+
+
 def test_an_unknown_fault_is_refused(fleet_factory):
     f = fleet_factory(1)
     from ironic_scale.sim.control import ControlError

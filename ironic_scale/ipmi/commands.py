@@ -1,4 +1,4 @@
-"""Typed IPMI commands over the engine: power, boot flags, device id, sensors.
+"""Typed IPMI commands over the engine: power, boot flags, device id (sensors: ipmi.sensors).
 
 Each function is one or two requests; none logs in (the engine does that
 off the hot path) and none knows about Ironic.
@@ -7,11 +7,14 @@ off the hot path) and none knows about Ironic.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from ironic_scale.ipmi import errors
 from ironic_scale.ipmi.credentials import BmcCredentials
 from ironic_scale.ipmi.engine import Engine
+
+# Sensors live in ipmi.sensors; re-exported for callers of commands.get_sensors.
+from ironic_scale.ipmi.sensors import SDRError as SDRError
+from ironic_scale.ipmi.sensors import get_sensors as get_sensors
 
 NETFN_CHASSIS, NETFN_APP = 0x00, 0x06
 CONTROL = {"off": 0, "on": 1, "cycle": 2, "reset": 3, "diag": 4, "soft": 5}
@@ -86,53 +89,3 @@ def get_device_id(engine: Engine, creds: BmcCredentials, timeout: float) -> Devi
         raise errors.IPMIError(f"short Get Device ID answer from {creds.target}")
     return DeviceId(data[0], f"{data[2] & 0x7F}.{data[3]:02x}", f"{data[4] & 0x0F}.{data[4] >> 4}",
                     int.from_bytes(data[6:9], "little"), int.from_bytes(data[9:11], "little"))
-
-
-class _PyghmiAdapter:
-    """Lets pyghmi's SDR decoder (pyghmi.ipmi.sdr) issue its requests through the engine."""
-
-    def __init__(self, engine: Engine, creds: BmcCredentials, timeout: float):
-        self.engine, self.creds, self.timeout = engine, creds, timeout
-
-    def raw_command(self, netfn: int, command: int, data: Any = (), rslun: int = 0,
-                    **_: Any) -> dict[str, Any]:
-        try:
-            rsp = self.engine.call(self.creds, netfn, command, bytes(data), self.timeout, rslun)
-        except errors.CommandFailed as e:
-            return {"netfn": netfn + 1, "command": command, "code": e.code, "data": b"",
-                    "error": str(e)}
-        return {"netfn": netfn + 1, "command": command, "code": 0, "data": bytearray(rsp)}
-
-    def get_event_constants(self) -> Any:
-        # pyghmi's generic tables (no vendor OEM extensions), as Command uses them.
-        from pyghmi.ipmi.private import constants
-
-        return constants
-
-    def xraw_command(self, netfn: int, command: int, data: Any = (), **_: Any) -> dict[str, Any]:
-        rsp = self.engine.call(self.creds, netfn, command, bytes(data), self.timeout)
-        return {"netfn": netfn + 1, "command": command, "code": 0, "data": bytes(rsp)}
-
-
-def get_sensors(engine: Engine, creds: BmcCredentials, timeout: float) -> list[dict[str, Any]]:
-    """Every sensor's reading, decoded by pyghmi's SDR code (names, units, states)."""
-    from pyghmi.ipmi import sdr
-
-    adapter = _PyghmiAdapter(engine, creds, timeout)
-    repository = sdr.SDR(adapter)
-    out = []
-    for number in repository.get_sensor_numbers():
-        record = repository.sensors[number]
-        rsp = adapter.raw_command(netfn=0x04, command=0x2D, data=(record.sensor_number,),
-                                  rslun=record.sensor_lun)
-        if rsp.get("code") == 0xCB:  # sensor not present (an optional device)
-            continue
-        if rsp.get("code"):
-            raise errors.CommandFailed(0x04, 0x2D, rsp["code"])
-        reading = record.decode_sensor_reading(adapter, rsp["data"])
-        if reading is not None:
-            out.append({"name": reading.name, "number": record.sensor_number,
-                        "entity": record.entity, "type": reading.type, "value": reading.value,
-                        "units": reading.units, "states": list(reading.states),
-                        "health": reading.health, "unavailable": reading.unavailable})
-    return out

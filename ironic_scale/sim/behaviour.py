@@ -7,6 +7,8 @@ import random
 import re
 from dataclasses import dataclass
 
+from ironic_scale.sim import sdr
+
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(us|ms|s)?\s*$")
 _UNIT = {"us": 1e-6, "ms": 1e-3, "s": 1.0, None: 1.0}
 
@@ -80,6 +82,7 @@ class Behaviour:
     settle: float = 0.0  # seconds before a power action shows in the status
     session_timeout: float = 60.0  # idle seconds before a session is freed
     boot_flag_timeout: float = 60.0  # seconds before one-time boot flags lapse
+    sdr_fault: str = ""  # a broken or hostile SDR repository (sdr.SDR_FAULTS); "" healthy
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.loss <= 1.0:
@@ -101,6 +104,8 @@ class Behaviour:
                 parsed[key] = bool(value)
             elif key == "session_slots":
                 parsed[key] = int(value)  # type: ignore[call-overload]
+            elif key == "sdr_fault":
+                parsed[key] = sdr.check_fault(str(value))
             else:
                 raise ValueError(f"unknown behaviour knob {key!r}")
         return dataclasses.replace(self, **parsed)
@@ -110,4 +115,5 @@ class Behaviour:
             "latency": str(self.latency), "loss": self.loss, "dead": self.dead,
             "session_slots": self.session_slots, "settle": self.settle,
             "session_timeout": self.session_timeout, "boot_flag_timeout": self.boot_flag_timeout,
+            "sdr_fault": self.sdr_fault,
         }

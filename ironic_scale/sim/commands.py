@@ -235,7 +235,11 @@ def get_boot_options(bmc, session, data, now):
 
 @command(NETFN_STORAGE, 0x20, "get_sdr_repository_info", PRIV_USER)
 def get_sdr_repository_info(bmc, session, data, now):
-    return OK, (struct.pack("<BHHII", 0x51, len(sdr.RECORDS), 0, SDR_TIMESTAMP, SDR_TIMESTAMP)
+    fault = bmc.behaviour.sdr_fault
+    stamp = SDR_TIMESTAMP
+    if fault == "timestamp":  # a new "last addition" time on every read
+        stamp += bmc.counters["req.get_sdr_repository_info"]
+    return OK, (struct.pack("<BHHII", 0x51, sdr.record_count(fault), 0, stamp, SDR_TIMESTAMP)
                 + b"\x02")  # reserve supported
 
 
@@ -248,11 +252,15 @@ def reserve_sdr_repository(bmc, session, data, now):
 @command(NETFN_STORAGE, 0x23, "get_sdr", PRIV_USER)
 def get_sdr(bmc, session, data, now):
     _reservation, record_id, offset, count = struct.unpack_from("<HHBB", data)
-    record_id = record_id or 1
-    if record_id > len(sdr.RECORDS):
+    fault = bmc.behaviour.sdr_fault
+    if fault in sdr.FAULT_CODES:  # answered forever, whatever the client does
+        return sdr.FAULT_CODES[fault], b""
+    if fault == "chunked" and count > sdr.CHUNK_LIMIT:  # a legal BMC: read me in parts
+        return sdr.FAULT_CODES["cc_ca"], b""
+    found = sdr.lookup(fault, record_id or 1)
+    if found is None:
         return wire.CC_SENSOR_NOT_PRESENT, b""
-    record = sdr.RECORDS[record_id - 1]
-    following = record_id + 1 if record_id < len(sdr.RECORDS) else 0xFFFF
+    record, following = found
     end = len(record) if count == 0xFF else offset + count
     return OK, struct.pack("<H", following) + record[offset:end]
 

@@ -7,6 +7,7 @@ readings depend on the host's power state.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from dataclasses import dataclass
 
@@ -106,3 +107,72 @@ def thresholds(number: int) -> bytes | None:
         return None
     unr, uc, unc, lnr, lc, lnc = s.thresholds
     return bytes((0x3F, lnc, lc, lnr, unc, uc, unr))
+
+
+# -- Faults: SDR repositories that broke (or attacked) real clients -----------
+# Chosen per BMC with the ``sdr_fault`` behaviour knob; "" is the healthy SDR
+# above, byte for byte. The codes are answered by Get SDR itself (commands.py).
+FAULT_CODES = {"cc_ca": 0xCA, "cc_c5": 0xC5}  # "cannot return bytes" / "reservation lost"
+SDR_FAULTS = ("", "loop", "endless", "poison", "malformed", "sixbit", "timestamp", "chunked",
+              *FAULT_CODES)
+CHUNK_LIMIT = 8  # "chunked": Get SDR refuses (0xCA) to return more bytes than this at once
+POISON_NAME = "HACKED Temp"
+POISON_M = 10  # CPU Temp's raw reading times 10: 240 degrees C with the host off
+
+
+def check_fault(name: str) -> str:
+    """The knob's value if it names a fault, else ValueError listing them."""
+    if name not in SDR_FAULTS:
+        raise ValueError(f"invalid sdr_fault {name!r}: use one of {', '.join(SDR_FAULTS[1:])} "
+                         "or '' (healthy)")
+    return name
+
+
+def _six_bit(text: str) -> bytes:
+    """IPMI 6-bit packed ASCII (section 43.15): 4 characters in 3 bytes."""
+    codes = [ord(c) - 0x20 for c in text.upper()]
+    codes += [0] * (-len(codes) % 4)
+    out = bytearray()
+    for a, b, c, d in zip(*[iter(codes)] * 4, strict=True):
+        out += bytes((a | (b & 0x03) << 6, b >> 2 | (c & 0x0F) << 4, c >> 4 | d << 2))
+    return bytes((0x80 | len(out),)) + bytes(out)
+
+
+def _with_body(record: bytes, body: bytes) -> bytes:
+    return record[:4] + bytes((len(body),)) + body
+
+
+def _fault_records() -> dict[str, tuple[bytes, ...]]:
+    cpu = THRESHOLD_SENSORS[0]
+    poisoned = _full_record(1, dataclasses.replace(cpu, name=POISON_NAME, m=POISON_M))
+    first = RECORDS[0]
+    name_at = 5 + 42  # the full record's ID string type/length byte
+    return {
+        # Same count, same timestamps, same Get Device ID: only the records differ.
+        "poison": (poisoned, *RECORDS[1:]),
+        # A full sensor record cut short: decoders index past its end.
+        "malformed": (_with_body(first, first[5:25]), *RECORDS[1:]),
+        # A legal 6-bit packed sensor name, which pyghmi 1.6.19 decodes forever.
+        "sixbit": (_with_body(first, first[5:name_at] + _six_bit(cpu.name)), *RECORDS[1:]),
+    }
+
+
+FAULT_RECORDS = _fault_records()
+
+
+def lookup(fault: str, record_id: int) -> tuple[bytes, int] | None:
+    """(record, next record id) for Get SDR under ``fault``; None: no such record."""
+    if fault == "endless":  # ids that never repeat and (nearly) never end
+        following = record_id + 1 if record_id < 0xFFFE else 0xFFFF
+        return struct.pack("<H", record_id) + RECORDS[0][2:], following
+    records = FAULT_RECORDS.get(fault, RECORDS)
+    if not 1 <= record_id <= len(records):
+        return None
+    following = record_id + 1 if record_id < len(records) else 0xFFFF
+    if fault == "loop" and record_id == 2:
+        following = 1  # record 1 -> 2 -> 1 -> 2 ...
+    return records[record_id - 1], following
+
+
+def record_count(fault: str) -> int:
+    return len(FAULT_RECORDS.get(fault, RECORDS))

@@ -207,6 +207,19 @@ class SensorsNMIVendorTestCase(NativeIPMITestCase):
                                   task.driver.management.get_sensors_data, task)
         self.assertIn(node.uuid, str(e))
 
+    def test_malformed_sdr_is_failed_to_get_sensor_data(self):
+        # pyghmi's decoder raised IndexError straight into the conductor (issue 9, item 13).
+        for fault, reason in (("malformed", "malformed SDR record 0x0001 (IndexError"),
+                              ("loop", "SDR record ids loop")):
+            bmc = self.bmc()
+            self.fleet.control.set([bmc.key], sdr_fault=fault)
+            node = self.create_node(bmc)
+            with task_manager.acquire(self.context, node.uuid, shared=True) as task:
+                e = self.assertRaises(exception.FailedToGetSensorData,
+                                      task.driver.management.get_sensors_data, task)
+            self.assertIn(node.uuid, str(e))
+            self.assertIn(reason, str(e))
+
     def test_inject_nmi(self):
         bmc = self.bmc()
         self.fleet.control.power([bmc.key], "on")

@@ -1,5 +1,7 @@
 """driver_info validation and parsing: Ironic's ipmi_* fields, clear errors, no BMC traffic."""
 
+import unittest
+
 from ironic.common import exception
 from ironic.conductor import task_manager
 from ironic.drivers.modules import ipmitool
@@ -7,7 +9,7 @@ from oslo_config import cfg
 
 from ironic_scale import conf as ns_conf
 from ironic_scale.drivers import common
-from ironic_scale.ipmi.credentials import PRIV_LEVELS
+from ironic_scale.ipmi.credentials import PRIV_LEVELS, BmcCredentials
 from tests.unit.drivers import NativeIPMITestCase
 
 # Nothing listens here: validation must pass without ever asking a BMC.
@@ -149,6 +151,37 @@ class ValidateTestCase(NativeIPMITestCase):
         with task_manager.acquire(self.context, node.uuid, shared=True) as task:
             self.assertEqual(ipmitool.COMMON_PROPERTIES, task.driver.power.get_properties())
             self.assertEqual(ipmitool.COMMON_PROPERTIES, task.driver.management.get_properties())
+
+
+class BmcCredentialsTestCase(unittest.TestCase):
+    """BmcCredentials refuses what the engine thread could not use (one line, no secret)."""
+
+    def test_valid(self):
+        creds = BmcCredentials("127.0.0.1", 623, "u" * 16, "p" * 20, kg=b"k" * 20,
+                               cipher_suite=3, bridge=(7, 0x72))
+        self.assertEqual("127.0.0.1:623", creds.target)
+
+    def test_each_bad_field_is_a_value_error(self):
+        bad = {"address": [["127.0.0.1"], "", 7, "127.0.0.1\n", "a" * 256],
+               "port": [0, 65536, "623", True],
+               "username": ["u" * 17, 7, None, "\ud800"],
+               "password": ["Secret-Pass-Word-Long", ["x"], "\ud800"],
+               "kg": [b"", b"k" * 21, "00"],
+               "priv_level": [0, 5, "ADMINISTRATOR", True],
+               "cipher_suite": [1, "3", True],
+               "bridge": [(16, 0), (0, 256), [7, 0x72], (7,), (True, 1)]}
+        for name, values in bad.items():
+            for value in values:
+                with self.subTest(name=name, value=value):
+                    fields = {"address": "127.0.0.1", name: value}
+                    error = self.assertRaises(ValueError, BmcCredentials, **fields)
+                    self.assertEqual(1, len(str(error).splitlines()))
+                    self.assertNotIn("Secret", str(error))
+
+    def assertRaises(self, error, call, *args, **kw):  # noqa: N802 - testtools style
+        with super().assertRaises(error) as caught:
+            call(*args, **kw)
+        return caught.exception
 
 
 class CredentialCacheTestCase(NativeIPMITestCase):

@@ -172,8 +172,8 @@ def _address_problem(address: str, node_uuid: str) -> str | None:
                 f"use {canonical}")
     if ip is None and not ironic_utils.is_hostname_safe(address):
         # Ironic's own rule (ipmitool._validate_ipmi_address), without echoing it whole.
-        return (f'Invalid IPMI address "{_shown(address)}" for node {node_uuid}. Must be a '
-                "valid IP address or hostname")
+        return (f'Invalid IPMI address "{_shown(address)}" (ipmi_address) for node {node_uuid}. '
+                "Must be a valid IP address or hostname")
     if ip is not None and ip.version == 6:
         return (f"ipmi_address {_shown(address)}: native-ipmi does not support IPv6 BMC addresses "
                 "yet; " + _USE_IPMITOOL)

@@ -55,6 +55,8 @@ class ValidateTestCase(DriverInfoTestCase):
 
     def test_bad_address(self):
         self.assertIn("Invalid IPMI address", self._invalid(ipmi_address="no such host!"))
+        message = self._invalid(ipmi_address="-bad-host")
+        self.assertIn('Invalid IPMI address "-bad-host" (ipmi_address)', message)
 
     def test_ipv6_address_is_refused_clearly(self):
         message = self._invalid(ipmi_address="fd00::1")

@@ -196,12 +196,13 @@ def _check_address(info: dict, node_uuid: str, missing: list[str], invalid: list
 
 def _check_port(value: Any, name: str, invalid: list[str]) -> None:
     """Ironic's port rule (validate_network_port), minus bools, echoing at most ~40 characters."""
-    try:
-        if not (_is_int(value) or isinstance(value, str)):
-            raise exception.InvalidParameterValue(name)
-        ironic_utils.validate_network_port(value, name)
-    except exception.InvalidParameterValue:
-        invalid.append(f'{name} "{_shown(value)}" is not a valid port')
+    if _is_int(value) or isinstance(value, str):
+        try:
+            ironic_utils.validate_network_port(value, name)
+            return
+        except exception.InvalidParameterValue:
+            pass
+    invalid.append(f'{name} "{_shown(value)}" is not a valid port')
 
 
 def _username(info: dict, invalid: list[str]) -> str:
@@ -301,10 +302,10 @@ def _cipher_suite(info: dict, invalid: list[str]) -> int | None:
     if value is None:
         return None
     try:
-        if not (_is_int(value) or isinstance(value, str)):
-            raise ValueError(value)
-        suite = int(value)
+        suite = int(value) if _is_int(value) or isinstance(value, str) else None
     except ValueError:
+        suite = None
+    if suite is None:
         invalid.append(f"invalid cipher suite (ipmi_cipher_suite) {_shown(value)}, expected a number")
         return None
     if suite not in CIPHER_SUITES:
@@ -379,6 +380,20 @@ def _bridge(info: dict, missing: list[str], invalid: list[str]) -> tuple[int, in
     return (values[0], values[1]) if len(values) == 2 else None
 
 
+def _is_boolean(value: Any) -> bool:
+    """Unset, a bool, or what Ironic's strutils.bool_from_string reads (strictly) as one."""
+    if value is None or isinstance(value, bool):
+        return True
+    text = _as_text(value)
+    if text is None:
+        return False
+    try:
+        strutils.bool_from_string(text, strict=True)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_flags(info: dict, invalid: list[str]) -> None:
     """Boolean fields the interfaces read later: refuse what is neither true nor false.
 
@@ -386,15 +401,8 @@ def _check_flags(info: dict, invalid: list[str]) -> None:
     silently turn a feature off, and a list must not reach strutils.
     """
     for name in _FLAGS:
-        value = info.get(name)
-        if value is None or isinstance(value, bool):
-            continue
-        try:
-            if _as_text(value) is None:
-                raise ValueError(name)
-            strutils.bool_from_string(value, strict=True)
-        except ValueError:
-            invalid.append(f"{name} '{_shown(value)}' is not a boolean (use true or false)")
+        if not _is_boolean(info.get(name)):
+            invalid.append(f"{name} '{_shown(info[name])}' is not a boolean (use true or false)")
 
 
 def _check_fields(node: Any, missing: list[str], invalid: list[str]) -> dict[str, Any]:

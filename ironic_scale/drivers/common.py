@@ -3,6 +3,9 @@
 The node's ``ipmi_*`` driver_info is read exactly as Ironic's ipmitool
 interfaces read it (their own parser does the common fields), so a node can
 switch between ``ipmitool`` and ``native-ipmi`` without touching driver_info.
+Where a value would be misread (a wrong JSON type, a non-canonical IPv4
+spelling, an overlong user name) it is refused with Ironic's own exceptions,
+naming the field, before it can reach the engine's IO thread.
 Parsed credentials are cached per node, keyed by the driver_info content, so
 the power-sync hot path does no parsing; nothing here talks to a BMC.
 """
@@ -65,7 +68,7 @@ _NUMERIC_LABEL = r"(?:0[xX][0-9a-fA-F]*|[0-9]+)"
 # "2130706433", "127.1", "0x7f.0.0.1", "127.0.0.010" (octal: .8), "127.0.0.1.".
 _NUMERIC_HOST = re.compile(rf"{_NUMERIC_LABEL}(?:\.{_NUMERIC_LABEL})*\.?")
 _C_INTEGER = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|[0-9]+)")
-# Values ipmitool reads as false/true, as Ironic's strutils.bool_from_string does.
+# Boolean fields the interfaces read later (with Ironic's strutils.bool_from_string).
 _FLAGS = ("ipmi_force_boot_device", "ipmi_disable_boot_timeout")
 
 

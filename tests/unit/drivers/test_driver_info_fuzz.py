@@ -141,7 +141,6 @@ class DriverInfoFuzzTestCase(NativeIPMITestCase):
 
     # -- one example ------------------------------------------------------------------
 
-
     def _timed(self, call, task) -> Exception | None:
         """Run ``call(task)``: success or an allowed error, within the bound."""
         start = time.monotonic()

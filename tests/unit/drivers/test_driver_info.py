@@ -1,20 +1,24 @@
 """driver_info validation and parsing: Ironic's ipmi_* fields, clear errors, no BMC traffic."""
 
-from ironic.common import exception
+import unittest
+
+from ironic.common import exception, states
 from ironic.conductor import task_manager
 from ironic.drivers.modules import ipmitool
 from oslo_config import cfg
 
 from ironic_scale import conf as ns_conf
 from ironic_scale.drivers import common
-from ironic_scale.ipmi.credentials import PRIV_LEVELS
+from ironic_scale.ipmi.credentials import PRIV_LEVELS, BmcCredentials
 from tests.unit.drivers import NativeIPMITestCase
 
 # Nothing listens here: validation must pass without ever asking a BMC.
 GOOD = {"ipmi_address": "127.49.250.250", "ipmi_username": "admin", "ipmi_password": "pw"}
 
 
-class ValidateTestCase(NativeIPMITestCase):
+class DriverInfoTestCase(NativeIPMITestCase):
+    """Helpers only: validate a node's driver_info through the interfaces, as Ironic does."""
+
     def _validate(self, **fields):
         info = {**GOOD, **fields}
         node = self.create_node(driver_info={k: v for k, v in info.items() if v is not None})
@@ -26,6 +30,8 @@ class ValidateTestCase(NativeIPMITestCase):
     def _invalid(self, error=exception.InvalidParameterValue, **fields) -> str:
         return str(self.assertRaises(error, self._validate, **fields))
 
+
+class ValidateTestCase(DriverInfoTestCase):
     def test_valid_driver_info_gives_credentials(self):
         stats = common.engine().stats()
         creds = self._validate(ipmi_port="6230", ipmi_priv_level="OPERATOR")
@@ -49,6 +55,8 @@ class ValidateTestCase(NativeIPMITestCase):
 
     def test_bad_address(self):
         self.assertIn("Invalid IPMI address", self._invalid(ipmi_address="no such host!"))
+        message = self._invalid(ipmi_address="-bad-host")
+        self.assertIn('Invalid IPMI address "-bad-host" (ipmi_address)', message)
 
     def test_ipv6_address_is_refused_clearly(self):
         message = self._invalid(ipmi_address="fd00::1")
@@ -149,6 +157,226 @@ class ValidateTestCase(NativeIPMITestCase):
         with task_manager.acquire(self.context, node.uuid, shared=True) as task:
             self.assertEqual(ipmitool.COMMON_PROPERTIES, task.driver.power.get_properties())
             self.assertEqual(ipmitool.COMMON_PROPERTIES, task.driver.management.get_properties())
+
+
+class AddressSpellingTestCase(DriverInfoTestCase):
+    """Issue 9 item 3: the engine matches replies by the canonical dotted quad."""
+
+    def test_numeric_spellings_name_the_canonical_address(self):
+        for spelling, canonical in (("2130706433", "127.0.0.1"), ("0x7f.0.0.1", "127.0.0.1"),
+                                    ("127.1", "127.0.0.1"), ("0177.0.0.1", "127.0.0.1"),
+                                    ("127.0.0.010", "127.0.0.8"), ("127.0.0.1.", "127.0.0.1")):
+            with self.subTest(spelling=spelling):
+                message = self._invalid(ipmi_address=spelling)
+                self.assertIn(f"ipmi_address '{spelling}' is not a canonical IPv4 address; "
+                              f"use {canonical}", message)
+
+    def test_numeric_spelling_of_no_address(self):
+        for spelling in ("999.1", "1.2.3.4.5", "08.0.0.1"):
+            with self.subTest(spelling=spelling):
+                self.assertIn("is not a valid IPv4 address", self._invalid(ipmi_address=spelling))
+
+    def test_whitespace_and_control_characters_are_refused(self):
+        for spelling in ("127.0.0.1\n", "127.0.0.1 ", "\t127.0.0.1", "bmc.example.com\n",
+                         "bmc\x00.example.com", "127.0.0.1\u200b"):
+            with self.subTest(spelling=spelling):
+                message = self._invalid(ipmi_address=spelling)
+                self.assertIn("ipmi_address", message)
+                self.assertIn("whitespace or control characters", message)
+                self.assertNotIn("\n", message)  # shown escaped, on one line
+
+    def test_canonical_quad_and_host_names_still_work(self):
+        for address in ("127.0.0.1", "10.1.2.3", "bmc-7.example.com", "bmc7"):
+            with self.subTest(address=address):
+                self.assertEqual(address, self._validate(ipmi_address=address).address)
+
+
+class KgKeyTestCase(DriverInfoTestCase):
+    def test_all_zero_kg_means_no_kg_as_for_ipmitool(self):
+        for key in ("00", "00" * 20, "0000"):
+            with self.subTest(key=key):
+                self.assertIsNone(self._validate(ipmi_hex_kg_key=key).kg)
+        self.assertEqual(b"\0" * 19 + b"\1", self._validate(ipmi_hex_kg_key="00" * 19 + "01").kg)
+
+    def test_kg_longer_than_20_bytes_is_refused(self):
+        self.assertEqual(b"\xab" * 20, self._validate(ipmi_hex_kg_key="ab" * 20).kg)
+        message = self._invalid(ipmi_hex_kg_key="ab" * 21)
+        self.assertIn("ipmi_hex_kg_key is longer than 20 bytes", message)
+        self.assertNotIn("abab", message)
+
+    def test_kg_with_spaces_is_refused(self):
+        # bytes.fromhex skips spaces; ipmitool does not.
+        self.assertIn("not a hexadecimal", self._invalid(ipmi_hex_kg_key="0a 1b ff"))
+
+
+# For each field: JSON values of the wrong type, each refused naming the field.
+WRONG_TYPES = {
+    "ipmi_address": [7, True, 1.5, ["127.0.0.1"], {"a": 1}],
+    "ipmi_port": [True, 1.5, [623], {"p": 623}],
+    "ipmi_username": [True, 1.5, ["admin"], {"u": 1}],
+    "ipmi_password": [True, 1.5, ["pw"], {"p": "pw"}],
+    "ipmi_priv_level": [4, True, 1.5, ["ADMINISTRATOR"], {"a": 1}],
+    "ipmi_protocol_version": [2, True, ["2.0"], {"v": 2}],
+    "ipmi_cipher_suite": [True, 3.0, [3], {"c": 3}],
+    "ipmi_hex_kg_key": [1234, True, 1.5, ["00"], {"k": 1}],
+    "ipmi_bridging": [1, True, ["single"], {"b": 1}],
+    "ipmi_terminal_port": [True, 1.5, [8023], {"p": 1}, "x"],
+    "ipmi_force_boot_device": [1.5, ["true"], {"a": 1}, "maybe"],
+    "ipmi_disable_boot_timeout": [1.5, ["true"], {"a": 1}, "maybe"],
+}
+SINGLE_BRIDGE = {"ipmi_bridging": "single", "ipmi_target_channel": "7",
+                 "ipmi_target_address": "0x72"}
+WRONG_BRIDGE_TYPES = {
+    "ipmi_target_channel": [True, 1.5, [7], {"c": 7}, "\u0663"],
+    "ipmi_target_address": [True, 1.5, [0x72], {"a": 1}],
+    "ipmi_local_address": [True, 1.5, [0x20], {"a": 1}],
+}
+
+
+class WrongTypeTestCase(DriverInfoTestCase):
+    """Issue 9 item 12: a wrong JSON type is Ironic's error naming the field, never a TypeError."""
+
+    def _refused(self, field, value, **extra):
+        with self.subTest(field=field, value=value):
+            message = self._invalid(**{**extra, field: value})
+            self.assertIn(field, message)
+            self.assertIn("Invalid IPMI driver_info for native-ipmi", message)
+            return message
+
+    def test_each_field_refuses_wrong_types(self):
+        for field, values in WRONG_TYPES.items():
+            for value in values:
+                self._refused(field, value)
+
+    def test_bridging_fields_refuse_wrong_types(self):
+        for field, values in WRONG_BRIDGE_TYPES.items():
+            for value in values:
+                self._refused(field, value, **SINGLE_BRIDGE)
+
+    def test_falsy_address_is_missing(self):
+        for value in (0, False, "", [], {}):
+            with self.subTest(value=value):
+                message = self._invalid(exception.MissingParameterValue, ipmi_address=value)
+                self.assertIn("ipmi_address", message)
+
+    def test_secrets_of_the_wrong_type_are_not_echoed(self):
+        self.assertNotIn("Sup3r", self._refused("ipmi_password", ["Sup3r-S3cret"]))
+        self.assertNotIn("Sup3r", self._refused("ipmi_password", {"Sup3r-S3cret": 1}))
+        self.assertNotIn("1234567", self._refused("ipmi_hex_kg_key", 12345678))
+
+    def test_numbers_are_read_as_ipmitool_gets_them(self):
+        # Ironic str()s every ipmitool argument: 1234 is the user "1234".
+        creds = self._validate(ipmi_username=1234, ipmi_password=987654)
+        self.assertEqual(("1234", "987654"), (creds.username, creds.password))
+
+    def test_flags_accept_what_ironic_reads_as_a_boolean(self):
+        for value in (True, False, "true", "False", "yes", "0", 1):
+            with self.subTest(value=value):
+                self._validate(ipmi_force_boot_device=value, ipmi_disable_boot_timeout=value)
+
+    def test_every_interface_method_refuses_before_the_io_thread(self):
+        self.config(command_timeout=1, group="native_ipmi")
+        node = self.create_node(driver_info={**GOOD, "ipmi_username": ["admin"]})
+        with task_manager.acquire(self.context, node.uuid) as task:
+            calls = (task.driver.power.get_power_state, task.driver.management.get_boot_device,
+                     lambda t: task.driver.power.set_power_state(t, states.POWER_ON),
+                     lambda t: task.driver.management.set_boot_device(t, "pxe"))
+            for call in calls:
+                error = self.assertRaises(exception.InvalidParameterValue, call, task)
+                self.assertIn("ipmi_username", str(error))
+
+
+class UsernameAndPasswordTestCase(DriverInfoTestCase):
+    def test_username_longer_than_16_bytes_is_refused(self):
+        self.assertEqual("u" * 16, self._validate(ipmi_username="u" * 16).username)
+        for name in ("u" * 17, "\u00e9" * 9):  # 9 x 2 bytes in UTF-8
+            with self.subTest(name=name):
+                self.assertIn("longer than 16 bytes", self._invalid(ipmi_username=name))
+
+    def test_username_with_control_characters_is_refused(self):
+        self.assertIn("control characters", self._invalid(ipmi_username="admin\n"))
+
+    def test_lone_surrogates_are_refused(self):
+        self.assertIn("ipmi_username", self._invalid(ipmi_username="ad\ud800"))
+        message = self._invalid(ipmi_password="pw\udfff")
+        self.assertIn("ipmi_password", message)
+        self.assertNotIn("pw", message.replace("ipmi_password", ""))
+
+    def test_password_longer_than_20_bytes_is_cut_as_ipmitool_cuts_it(self):
+        self.assertEqual("p" * 20, self._validate(ipmi_password="p" * 25).password)
+
+    def test_password_as_ipmitool_reads_ironics_password_file(self):
+        self.assertEqual("secret", self._validate(ipmi_password="secret\n").password)
+        self.assertEqual("sec", self._validate(ipmi_password="sec\tret").password)
+        self.config(store_cred_in_env=True, group="ipmi")  # -E: the whole string (20 bytes)
+        self.assertEqual("sec\tret", self._validate(ipmi_password="sec\tret").password)
+
+    def test_password_cut_inside_a_character_is_refused(self):
+        message = self._invalid(ipmi_password="p" * 19 + "\u00e9")
+        self.assertIn("ipmi_password", message)
+        self.assertIn("multi-byte", message)
+        self.assertNotIn("ppp", message)
+
+    def test_null_password_is_no_password(self):
+        node = self.create_node(driver_info={**GOOD, "ipmi_password": None})
+        self.assertEqual("", common.credentials(node).password)
+
+
+class HugeValueTestCase(DriverInfoTestCase):
+    """A value of megabytes must not come back whole in the error (it did: 10 MB)."""
+
+    def test_huge_values_are_shortened_in_messages(self):
+        huge = "9" * 1_000_000
+        for field in ("ipmi_address", "ipmi_port", "ipmi_username", "ipmi_priv_level",
+                      "ipmi_protocol_version", "ipmi_cipher_suite", "ipmi_bridging",
+                      "ipmi_terminal_port", "ipmi_force_boot_device"):
+            with self.subTest(field=field):
+                message = self._invalid(**{field: huge})
+                self.assertIn(field, message)
+                self.assertLess(len(message), 400)
+                self.assertIn("...", message)
+
+    def test_huge_numbers_are_shortened(self):
+        message = self._invalid(ipmi_port=10 ** 4000, ipmi_cipher_suite=-(10 ** 4000))
+        self.assertLess(len(message), 400)
+        message = self._invalid(**{**SINGLE_BRIDGE, "ipmi_target_channel": 10 ** 4000})
+        self.assertLess(len(message), 400)
+
+    def test_huge_secrets_are_never_echoed(self):
+        message = self._invalid(ipmi_hex_kg_key="a" * 1_000_000, ipmi_password=["p" * 1000])
+        self.assertNotIn("aaaa", message)
+        self.assertNotIn("pppp", message)
+
+
+class BmcCredentialsTestCase(unittest.TestCase):
+    """BmcCredentials refuses what the engine thread could not use (one line, no secret)."""
+
+    def test_valid(self):
+        creds = BmcCredentials("127.0.0.1", 623, "u" * 16, "p" * 20, kg=b"k" * 20,
+                               cipher_suite=3, bridge=(7, 0x72))
+        self.assertEqual("127.0.0.1:623", creds.target)
+
+    def test_each_bad_field_is_a_value_error(self):
+        bad = {"address": [["127.0.0.1"], "", 7, "127.0.0.1\n", "a" * 256],
+               "port": [0, 65536, "623", True],
+               "username": ["u" * 17, 7, None, "\ud800"],
+               "password": ["Secret-Pass-Word-Long", ["x"], "\ud800"],
+               "kg": [b"", b"k" * 21, "00"],
+               "priv_level": [0, 5, "ADMINISTRATOR", True],
+               "cipher_suite": [1, "3", True],
+               "bridge": [(16, 0), (0, 256), [7, 0x72], (7,), (True, 1)]}
+        for name, values in bad.items():
+            for value in values:
+                with self.subTest(name=name, value=value):
+                    fields = {"address": "127.0.0.1", name: value}
+                    error = self.assertRaises(ValueError, BmcCredentials, **fields)
+                    self.assertEqual(1, len(str(error).splitlines()))
+                    self.assertNotIn("Secret", str(error))
+
+    def assertRaises(self, error, call, *args, **kw):  # noqa: N802 - testtools style
+        with super().assertRaises(error) as caught:
+            call(*args, **kw)
+        return caught.exception
 
 
 class CredentialCacheTestCase(NativeIPMITestCase):

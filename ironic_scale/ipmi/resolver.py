@@ -50,7 +50,9 @@ class Resolver:
     def __init__(self, ttl: float = 60.0, workers: int = 2, lookup: Lookup = _getaddrinfo):
         self.ttl = ttl
         self._lookup = lookup
-        self._lock = threading.Lock()
+        # Reentrant: a lookup that finishes at once runs its done-callback in
+        # the submitting thread, inside resolve()'s locked block.
+        self._lock = threading.RLock()
         self._cache: dict[tuple[str, int], tuple[float, tuple[str, int]]] = {}
         self._pending: dict[tuple[str, int], Future] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ipmi-resolver")

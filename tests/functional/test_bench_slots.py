@@ -1,10 +1,14 @@
-"""Session slots per BMC: the simulator's high-water marks are exact."""
+"""Session slots per BMC: the simulator's high-water marks are exact, and the bench reports
+slots max and success % for every method under every fault mix."""
 
 from __future__ import annotations
 
+import json
+import random
 import socket
 import struct
 import subprocess
+import sys
 
 from ironic_scale.rmcp import crypto, wire
 from ironic_scale.sim.fleet import merge_slots
@@ -107,3 +111,44 @@ def test_merge_slots_sums_distributions():
     assert m["active_peaks"] == {"0": 1, "1": 3, "2": 1}
     assert (m["bmcs"], m["max"], m["max_active"], m["held"], m["held_max"], m["no_slot"],
             m["dropped"]) == (5, 10, 2, 5, 4, 3, 2)
+
+
+def test_bench_reports_slots_and_success_per_method_and_mix(tmp_path):
+    methods = "ipmitool,native"
+    out = tmp_path / "slots.json"
+    res = subprocess.run(
+        [sys.executable, "-m", "ironic_scale.cli", "bench", "--sizes", "10", "--faults", "none,loss10",
+         "--methods", methods, "--repeats", "1", "--session-slots", "4",
+         "--address", f"127.{random.randint(100, 199)}.{random.randint(0, 250)}.1",
+         "--json", str(out), "--plot", str(tmp_path / "slots.png")],
+        capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    clean, lossy = doc["fleets"]
+    assert clean["sim_args"] == ["--session-slots", "4"]
+    assert lossy["sim_args"] == ["--loss", "0.1", "--session-slots", "4"]
+    assert lossy["requests"].get("drop.loss", 0) > 0
+    rows = {(r["fault"], r["method"]): r for r in doc["rows"]}
+    assert set(rows) == {(f, m) for f in ("none", "loss10") for m in methods.split(",")}
+    for (fault, _), row in rows.items():
+        [run] = row["runs"]
+        assert sum(run["slots_peaks"].values()) == 10, run  # every BMC counted once
+        assert sum(run["slots_active_peaks"].values()) == 10, run
+        assert row["slots_max"] == run["slots_max"] == max(map(int, run["slots_peaks"]))
+        assert row["success_pct"] == run["success_pct"] == 10.0 * (run["on"] + run["off"])
+        assert row["summary"]["slots_max"]["max"] == row["slots_max"]
+        if fault == "none":  # one client per BMC at a time, nothing lost: exactly one slot each
+            assert run["slots_peaks"] == {"1": 10} and run["slots_active_peaks"] == {"1": 10}, run
+            assert (run["slots_left_open"], run["slots_refused"], row["success_pct"]) == (0, 0, 100.0)
+        else:
+            assert 1 <= row["slots_max"] <= 4 and row["slots_max_active"] >= 1
+    table = res.stdout[res.stdout.index("10 BMCs, faults: loss10"):].splitlines()
+    assert "slots max" in table[1] and "success %" in table[1]
+    summary = res.stdout[res.stdout.index("session slots and success at 10 BMCs"):].splitlines()
+    assert summary[1].split() == ["method", "none", "loss10"]
+    lines = {line.split()[0]: line for line in summary[3:5]}
+    assert lines["ipmitool"].split()[1:5] == ["1", "(1)", "/", "100.0"]  # the none column
+    native = rows["loss10", "native"]
+    assert (f"{native['slots_max']} ({native['slots_max_active']}) / {native['success_pct']:.1f}"
+            in lines["native"])
+    assert "native: at most 1 slot per BMC in every mix: " in res.stdout

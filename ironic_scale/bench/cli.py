@@ -18,7 +18,7 @@ from typing import Any
 from ironic_scale import argtypes
 from ironic_scale.bench import report, results, runner
 from ironic_scale.bench.compare import add_compare
-from ironic_scale.bench.faults import FAULTS, FaultSettings
+from ironic_scale.bench.faults import FaultSettings, fault_list
 from ironic_scale.bench.progress import Progress
 from ironic_scale.bench.sweep import FORKED, METHODS, READ_ONLY_METHODS, SweepOptions
 
@@ -43,6 +43,7 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
                "  ironic-scale bench                                  # 200 BMCs, ~1 minute\n"
                "  ironic-scale bench --sizes 100,1000,5000,25000 --repeats 3\n"
                "  ironic-scale bench --sizes 1000 --faults none,dead,loss,latency,all\n"
+               "  ironic-scale bench --faults loss10,loss30 --methods ipmitool,native  # slots, success\n"
                "  ironic-scale bench --inventory bmcs.jsonl --methods ipmipower,native\n"
                "  ironic-scale bench compare results/old.json results/new.json --threshold 0.1")
     size = p.add_mutually_exclusive_group()
@@ -57,16 +58,22 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
                    help="at most N ipmitool sweeps per size (default: 1 above "
                         f"{runner.LARGE_FLEET} BMCs, else --repeats); ipmitool costs ~29 ms "
                         "CPU per node")
-    p.add_argument("--faults", type=argtypes.name_list(FAULTS, "fault mix"),
+    p.add_argument("--faults", type=fault_list,
                    help="fault mixes, each on its own fleet: none, dead (--dead-fraction BMCs "
-                        "never answer), loss (--loss of requests dropped), latency (--latency "
-                        "per reply), all (the three together); default none")
+                        "never answer), loss (--loss of requests dropped), lossNN (NN %% of "
+                        "requests dropped, e.g. loss10,loss30: several rates in one run), "
+                        "latency (--latency per reply), all (dead, loss and latency together); "
+                        "default none. Every table shows each method's session slots held per "
+                        "BMC (max) and success %% (answered / polled)")
     p.add_argument("--dead-fraction", type=argtypes.fraction, default=0.01,
                    help="for dead/all: fraction of dead BMCs (default 0.01)")
     p.add_argument("--loss", type=argtypes.fraction, default=0.05,
                    help="for loss/all: fraction of requests dropped (default 0.05)")
     p.add_argument("--latency", type=_latency, default="200ms",
                    help="for latency/all: reply delay in the simulator's syntax (default 200ms)")
+    p.add_argument("--session-slots", type=argtypes.positive_int, metavar="N",
+                   help="concurrent sessions each simulated BMC allows (default: the "
+                        "simulator's 8; real BMCs: 4-15); logins beyond it are refused")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
                    help="per-node deadline for native (default 10) and ipmipower (--session-"
                         "timeout, default its own 20); ipmitool keeps Ironic's -R 7 -N 5")
@@ -113,8 +120,9 @@ def _plan(args: argparse.Namespace) -> runner.Plan:
     if args.inventory:
         from ironic_scale.sim import inventory
 
-        if args.sizes or args.count or args.faults not in (None, ["none"]):
-            raise ValueError("--inventory fixes the fleet: leave out --sizes, --count and --faults")
+        if args.sizes or args.count or args.faults not in (None, ["none"]) or args.session_slots:
+            raise ValueError("--inventory fixes the fleet: leave out --sizes, --count, --faults "
+                             "and --session-slots")
         methods = args.methods or list(READ_ONLY_METHODS)
         refused = [m for m in methods if m not in READ_ONLY_METHODS]
         if refused:
@@ -130,7 +138,8 @@ def _plan(args: argparse.Namespace) -> runner.Plan:
     return runner.Plan(
         list(dict.fromkeys(sizes)), args.faults or ["none"], args.methods or _default_methods(),
         args.repeats, address=args.address, ipmitool_max_repeats=args.ipmitool_max_repeats,
-        fault_settings=FaultSettings(args.dead_fraction, args.loss, args.latency), options=options)
+        fault_settings=FaultSettings(args.dead_fraction, args.loss, args.latency), options=options,
+        session_slots=args.session_slots)
 
 
 def _settings(args: argparse.Namespace, plan: runner.Plan) -> dict[str, Any]:

@@ -21,9 +21,19 @@ def _decades(ax: Any) -> float:
 
 
 BENCH_PANELS = (("cpu_ms_per_node", "client CPU per node (ms)"), ("wall_seconds", "sweep time (s)"))
+# Simulated fleets also know the session slots each BMC held; a linear axis (small integers).
+SLOTS_PANEL = (("slots_max", "session slots held per BMC (max)"),)
+LINEAR = {"slots_max"}
 
 
-def plot(doc: dict[str, Any], path: str, panels: tuple[tuple[str, str], ...] = BENCH_PANELS,
+def bench_panels(doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The bench's panels, with the slots panel when the rows measured slots."""
+    if any(r["summary"].get("slots_max") for r in doc["rows"]):
+        return BENCH_PANELS + SLOTS_PANEL
+    return BENCH_PANELS
+
+
+def plot(doc: dict[str, Any], path: str, panels: tuple[tuple[str, str], ...] | None = None,
          x_label: str = "fleet size (BMCs)", title: str | None = None) -> str:
     """Write the plot; return a one-line note saying what happened.
 
@@ -39,11 +49,12 @@ def plot(doc: dict[str, Any], path: str, panels: tuple[tuple[str, str], ...] = B
     except ImportError:
         return "plot skipped: matplotlib is not installed (pip install 'ironic-scale[bench]')"
 
+    panels = panels or bench_panels(doc)
     faults = list(dict.fromkeys(r["fault"] for r in doc["rows"]))
     methods = list(dict.fromkeys(r["method"] for r in doc["rows"]))
     colours = {m: f"C{i}" for i, m in enumerate(methods)}
     sizes = sorted({r["size"] for r in doc["rows"]})
-    fig, axes = plt.subplots(1, len(panels), figsize=(13, 5.2))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5.2))
     for ax, (figure, panel_title) in zip(axes, panels, strict=True):
         for fi, fault in enumerate(faults):
             for m in methods:
@@ -59,14 +70,18 @@ def plot(doc: dict[str, Any], path: str, panels: tuple[tuple[str, str], ...] = B
                 ax.errorbar(x, med, yerr=err, label=label, color=colours[m], marker="o",
                             linestyle=STYLES[fi % len(STYLES)], capsize=3)
         ax.set_xscale("log")
-        ax.set_yscale("log")
         plain = ticker.FuncFormatter(lambda v, _: f"{v:g}")
         ax.set_xticks(sizes)
         ax.xaxis.set_major_formatter(plain)
         ax.xaxis.set_minor_formatter(ticker.NullFormatter())
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain if _decades(ax) < 2 else ticker.NullFormatter())
-        ax.tick_params(axis="y", which="minor", labelsize=7)
+        if figure in LINEAR:
+            ax.set_ylim(bottom=0)
+            ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+        else:
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(plain)
+            ax.yaxis.set_minor_formatter(plain if _decades(ax) < 2 else ticker.NullFormatter())
+            ax.tick_params(axis="y", which="minor", labelsize=7)
         ax.set_xlabel(x_label)
         ax.set_title(panel_title)
         ax.grid(True, which="both", alpha=0.3)

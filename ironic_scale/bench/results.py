@@ -22,7 +22,8 @@ from ironic_scale.bench.runner import Outcome, Row
 SCHEMA = 1
 # Figures summarised per row as median/min/max over its sweeps.
 FIGURES = ("wall_seconds", "cpu_ms_per_node", "sim_cpu_ms_per_node", "rss_mib",
-           "tool_rss_mib", "rss_growth_mib", "failed", "missed", "wrong", "on", "off")
+           "tool_rss_mib", "rss_growth_mib", "failed", "missed", "wrong", "on", "off",
+           "success_pct", "slots_max", "slots_max_active", "slots_left_open", "slots_refused")
 BASELINES = ("ipmitool", "ipmipower")
 
 
@@ -32,6 +33,16 @@ def spread(values: list[float]) -> dict[str, float] | None:
     if not values:
         return None
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def _slots_record(slots: dict[str, Any] | None) -> dict[str, Any]:
+    """A sweep's session slots per BMC, from the simulator (None: real BMCs, not known)."""
+    if slots is None:
+        return {k: None for k in ("slots_max", "slots_max_active", "slots_peaks",
+                                  "slots_active_peaks", "slots_left_open", "slots_refused")}
+    return {"slots_max": slots["max"], "slots_max_active": slots["max_active"],
+            "slots_peaks": slots["peaks"], "slots_active_peaks": slots["active_peaks"],
+            "slots_left_open": slots["held"], "slots_refused": slots["no_slot"]}
 
 
 def _run_record(row: Row, i: int) -> dict[str, Any]:
@@ -46,6 +57,8 @@ def _run_record(row: Row, i: int) -> dict[str, Any]:
         "tool_rss_mib": None if s.tool_rss_kib is None else s.tool_rss_kib / 1024,
         "rss_growth_mib": s.rss_growth_kib / 1024,
         "on": v.on, "off": v.off, "failed": v.failed, "missed": v.missed, "wrong": v.wrong,
+        "success_pct": 100.0 * (v.on + v.off) / s.nodes if s.nodes else None,
+        **_slots_record(row.slots[i] if i < len(row.slots) else None),
         "checked": v.checked, "correct": v.ok if v.checked else None, "examples": v.examples,
         "failure_reasons": v.reasons,
     }
@@ -54,11 +67,18 @@ def _run_record(row: Row, i: int) -> dict[str, Any]:
 def _row_record(row: Row) -> dict[str, Any]:
     runs = [_run_record(row, i) for i in range(len(row.sweeps))]
     checked = bool(runs) and runs[0]["checked"]
+    polled = sum(r["nodes"] for r in runs)
+    slots = [r["slots_max"] for r in runs if r["slots_max"] is not None]
+    active = [r["slots_max_active"] for r in runs if r["slots_max_active"] is not None]
     return {
         "size": row.size, "fault": row.fault, "method": row.method,
         "runs_planned": row.planned, "runs_done": len(runs),
         "in_process": runs[0]["in_process"] if runs else None,
         "correct": all(r["correct"] for r in runs) if checked else None,
+        # Over the whole row: answered / polled, and the most slots any BMC held in any sweep.
+        "success_pct": (100.0 * sum(r["on"] + r["off"] for r in runs) / polled) if polled else None,
+        "slots_max": max(slots) if slots else None,
+        "slots_max_active": max(active) if active else None,
         "summary": {f: spread([r[f] for r in runs]) for f in FIGURES},
         "runs": runs,
     }

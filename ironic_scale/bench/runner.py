@@ -35,6 +35,7 @@ class Plan:
     fault_settings: FaultSettings = field(default_factory=FaultSettings)
     options: SweepOptions = field(default_factory=SweepOptions)
     inventory: list[Endpoint] | None = None  # real BMCs, read-only; no simulator
+    session_slots: int | None = None  # the simulated BMCs' session limit (None: the sim's 8)
     profile: Callable[[list[Endpoint]], dict[str, Any]] | None = None  # runs on one fleet
 
     def repeats_for(self, method: str, size: int) -> int:
@@ -56,6 +57,7 @@ class Row:
     planned: int  # sweeps this row gets (fewer than --repeats when ipmitool is capped)
     sweeps: list[Sweep] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
+    slots: list[dict[str, Any] | None] = field(default_factory=list)  # per sweep: SimControl.slots
 
 
 @dataclass
@@ -68,8 +70,14 @@ class Outcome:
 
 def _sweep_rows(plan: Plan, size: int, fault: str, endpoints: list[Endpoint],
                 expected: dict[str, str | None] | None, sim_cpu: Callable[[], float] | None,
-                progress: Progress, out: list[Row]) -> None:
-    """Append this fleet's rows to ``out`` first, so an interrupted run keeps what it measured."""
+                progress: Progress, out: list[Row],
+                slots: Callable[..., dict[str, Any]] | None = None) -> None:
+    """Append this fleet's rows to ``out`` first, so an interrupted run keeps what it measured.
+
+    ``slots`` (``SimControl.slots``) is reset before each sweep, with every session a previous
+    sweep left behind dropped, and read after it: the sessions this method's login, poll
+    and logout held per BMC at most, and what it left open.
+    """
     rows = [Row(size, fault, m, plan.repeats_for(m, size)) for m in plan.methods]
     out += rows
     where = f"{size} BMCs, faults {fault}" if expected is not None else f"{size} real BMCs"
@@ -78,14 +86,19 @@ def _sweep_rows(plan: Plan, size: int, fault: str, endpoints: list[Endpoint],
             if i >= row.planned:
                 continue
             progress.begin(f"  {where}: {row.method} sweep {i + 1}/{row.planned}")
+            if slots:
+                slots(reset=True, drop=True)
             s = sweep(row.method, endpoints, plan.options, sim_cpu)
+            held = slots() if slots else None
             v = judge(s.states, endpoints, expected)
             s.states = {}  # judged; 25,000 entries per sweep are not worth keeping
             row.sweeps.append(s)
             row.verdicts.append(v)
+            row.slots.append(held)
             flag = "" if v.ok else f"  CORRECTNESS FAILURE: missed {v.missed}, wrong {v.wrong}"
+            held_text = "" if held is None else f", slots max {held['max']}"
             progress.note(f"    {s.wall_seconds:.2f} s, {s.cpu_ms_per_node:.3f} ms CPU/node, "
-                          f"{v.failed} failed{flag}")
+                          f"{v.failed} failed{held_text}{flag}")
 
 
 def _fleet_record(size: int, fault: str, args: list[str], fleet: RunningFleet) -> dict[str, Any]:
@@ -122,6 +135,8 @@ def _run_simulated(plan: Plan, progress: Progress, outcome: Outcome) -> None:
     steps = [(n, f) for n in plan.sizes for f in plan.faults]
     for k, (size, fault) in enumerate(steps, 1):
         args = plan.fault_settings.sim_args(fault)
+        if plan.session_slots is not None:
+            args += ["--session-slots", str(plan.session_slots)]
         progress.begin(f"[{k}/{len(steps)}] {size} BMCs, faults {fault}: starting the simulator")
         with start_fleet(size, ("--address", plan.address, *args)) as fleet:
             on = {e.key for e in fleet.endpoints[::2]}  # half the hosts on, half off
@@ -132,7 +147,7 @@ def _run_simulated(plan: Plan, progress: Progress, outcome: Outcome) -> None:
                 return float(fleet.control.counters()["cpu_seconds"])
 
             _sweep_rows(plan, size, fault, fleet.endpoints, expected, sim_cpu, progress,
-                        outcome.rows)
+                        outcome.rows, fleet.control.slots)
             if plan.profile and (size, fault) == profile_at:
                 progress.begin(f"  {size} BMCs, faults {fault}: profiling native sweeps")
                 outcome.profile = {"size": size, "fault": fault, **plan.profile(fleet.endpoints)}

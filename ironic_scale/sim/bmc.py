@@ -64,7 +64,7 @@ class Bmc:
                  "sessions", "next_handle", "power_on", "pending_power", "down_until",
                  "boot_flags", "boot_flags_set_at", "boot_flag_clearing", "boot_set_in_progress",
                  "boot_info_ack", "last_boot_device", "power_actions", "sdr_reservation",
-                 "deferred", "status_reads")
+                 "deferred", "status_reads", "slots_peak", "active_peak")
 
     def __init__(self, name: str, username: str, password: str, behaviour: Behaviour,
                  counters: Counter, rng: random.Random, power_on: bool = False,
@@ -94,6 +94,9 @@ class Bmc:
         # Wall-clock times of the latest Get Chassis Status reads, so a density test can
         # tell which hosts a sync cycle really polled (Ironic's own log line miscounts).
         self.status_reads: list[float] = []
+        # High-water marks of len(sessions) (half-open handshakes hold a slot too) and of
+        # ACTIVE sessions; kept by the fleet after each datagram, reset by its "slots" op.
+        self.slots_peak = self.active_peak = 0
 
     def note_status_read(self) -> None:
         reads = self.status_reads

@@ -62,6 +62,24 @@ class SimControl:
         reply = self.request("status_reads", since=since, until=until)
         return {k: reply[k] for k in ("polled", "reads", "missed", "missed_count")}
 
+    def slots(self, addresses: list[str] | None = None, reset: bool = False,
+              drop: bool = False) -> dict[str, Any]:
+        """Session slots held per BMC: high-water marks since the last reset.
+
+        ``{"bmcs", "max", "max_active", "peaks", "active_peaks", "held", "held_max",
+        "no_slot", "dropped"}``: ``max`` counts every session in a BMC's table (half-open
+        handshakes hold a slot on real BMCs too), ``max_active`` established ones only;
+        ``peaks`` maps a peak ("0", "1", "2", ...) to how many BMCs reached it; ``held``
+        is the sessions held now (all BMCs), ``held_max`` the most on one; ``no_slot``
+        Open Sessions refused for want of a slot since the last reset (every BMC of the
+        worker processes asked, even with ``addresses``). Figures are read before
+        ``drop`` (forget every session, as an idle timeout would) and ``reset``
+        (new marks start from the sessions held now). None means all BMCs.
+        """
+        reply = self.request("slots", addresses=addresses, reset=reset, drop=drop)
+        reply.pop("ok")
+        return reply
+
     def reboot(self, addresses: list[str] | None, downtime: float = 0.0) -> int:
         """Reboot BMCs: all their sessions vanish; silent for ``downtime`` s."""
         return self.request("reboot", addresses=addresses, downtime=downtime)["changed"]

@@ -20,13 +20,47 @@ from collections import Counter
 from typing import Any
 
 from ironic_scale.sim.behaviour import Behaviour
-from ironic_scale.sim.bmc import Bmc
+from ironic_scale.sim.bmc import ACTIVE, Bmc
 from ironic_scale.sim.control import encode
 from ironic_scale.sim.inventory import Endpoint
 
 LOG = logging.getLogger(__name__)
 SWEEP_INTERVAL = 1.0  # seconds between idle-session sweeps
 MISSED_LISTED = 100  # unpolled BMCs named in a status_reads reply (the count is always exact)
+
+
+def note_slots(bmc: Bmc) -> None:
+    """Raise the BMC's high-water marks to the sessions it holds now: every session
+    in the table (a half-open handshake occupies a slot) and the ACTIVE ones."""
+    held = len(bmc.sessions)
+    if held > bmc.slots_peak:
+        bmc.slots_peak = held
+    active = sum(s.state == ACTIVE for s in bmc.sessions.values())
+    if active > bmc.active_peak:
+        bmc.active_peak = active
+
+
+def _histogram(values: list[int]) -> dict[str, int]:
+    """How many BMCs at each value, keys as text (JSON), in ascending order."""
+    return {str(k): n for k, n in sorted(Counter(values).items())}
+
+
+def merge_slots(replies: list[dict[str, Any]]) -> dict[str, Any]:
+    """One ``slots`` reply from those of several worker processes."""
+    def hist(key: str) -> dict[str, int]:
+        total: Counter = Counter()
+        for r in replies:
+            total.update(r[key])
+        return {str(k): total[str(k)] for k in sorted(int(k) for k in total)}
+
+    return {"bmcs": sum(r["bmcs"] for r in replies),
+            "max": max((r["max"] for r in replies), default=0),
+            "max_active": max((r["max_active"] for r in replies), default=0),
+            "peaks": hist("peaks"), "active_peaks": hist("active_peaks"),
+            "held": sum(r["held"] for r in replies),
+            "held_max": max((r["held_max"] for r in replies), default=0),
+            "no_slot": sum(r["no_slot"] for r in replies),
+            "dropped": sum(r["dropped"] for r in replies)}
 
 
 class StartupError(RuntimeError):
@@ -70,6 +104,7 @@ class Fleet:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stopped = asyncio.Event()
         self.started = time.monotonic()
+        self.no_slot_base = 0  # login.no_slot when the slot marks were last reset
 
     # -- sockets ---------------------------------------------------------------
 
@@ -121,7 +156,9 @@ class Fleet:
                 self.counters["drop.handler_error"] += 1
                 if self.counters["drop.handler_error"] == 1:
                     LOG.exception("simulated BMC %s failed on a request; dropped", bmc.name)
-                continue
+                reply = None
+            if len(bmc.sessions) > bmc.active_peak:  # else neither high-water mark can rise
+                note_slots(bmc)
             if reply is None:
                 continue
             for datagram in reply if isinstance(reply, list) else (reply,):
@@ -215,10 +252,41 @@ class Fleet:
             missed = sorted(k for k, n in counts.items() if n == 0)
             return {"polled": len(counts) - len(missed), "reads": sum(counts.values()),
                     "missed": missed[:MISSED_LISTED], "missed_count": len(missed)}
+        if op == "slots":
+            return self._slots(self._targets(req.get("addresses")), bool(req.get("reset")),
+                               bool(req.get("drop")))
         if op == "stop":
             self.stopped.set()
             return {"counters": self.snapshot()}
         raise ValueError(f"unknown control op {op!r}")
+
+    def _slots(self, targets: list[Bmc], reset: bool, drop: bool) -> dict[str, Any]:
+        """Session slots: each BMC's high-water marks since the last reset, as a maximum
+        and a distribution; sessions held now; Open Sessions refused for want of a slot
+        since the last reset (this process, all its BMCs).
+
+        ``reset`` then starts new marks from what each BMC holds; ``drop`` first forgets
+        every session, as an idle timeout would (a benchmark's previous client is gone).
+        """
+        held = [len(b.sessions) for b in targets]
+        reply = {"bmcs": len(targets),
+                 "max": max((b.slots_peak for b in targets), default=0),
+                 "max_active": max((b.active_peak for b in targets), default=0),
+                 "peaks": _histogram([b.slots_peak for b in targets]),
+                 "active_peaks": _histogram([b.active_peak for b in targets]),
+                 "held": sum(held), "held_max": max(held, default=0),
+                 "no_slot": self.counters["login.no_slot"] - self.no_slot_base, "dropped": 0}
+        if drop:
+            reply["dropped"] = sum(held)
+            self.counters["session.dropped_by_control"] += sum(held)
+            for b in targets:
+                b.sessions.clear()
+        if reset:
+            self.no_slot_base = self.counters["login.no_slot"]
+            for b in targets:
+                b.slots_peak = b.active_peak = 0
+                note_slots(b)
+        return reply
 
     async def serve_control(self, path: str) -> asyncio.AbstractServer:
         async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

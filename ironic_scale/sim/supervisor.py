@@ -23,7 +23,7 @@ from typing import Any
 from ironic_scale.sim import inventory
 from ironic_scale.sim.behaviour import Behaviour
 from ironic_scale.sim.control import encode
-from ironic_scale.sim.fleet import MISSED_LISTED, Fleet, StartupError, raise_fd_limit
+from ironic_scale.sim.fleet import MISSED_LISTED, Fleet, StartupError, merge_slots, raise_fd_limit
 from ironic_scale.sim.inventory import Endpoint
 
 FDS_RESERVED = 64  # descriptors a worker keeps for itself (control, pipes, stdio)
@@ -211,6 +211,8 @@ class Supervisor:
             missed = sorted(k for r in replies for k in r["missed"])
             return {"polled": sum(r["polled"] for r in replies), "reads": sum(r["reads"] for r in replies),
                     "missed": missed[:MISSED_LISTED], "missed_count": sum(r["missed_count"] for r in replies)}
+        if op == "slots":
+            return merge_slots(replies)
         return {"changed": sum(r["changed"] for r in replies)}
 
     async def serve(self, duration: float | None, on_ready: Callable[[], None]) -> dict[str, Any]:

@@ -3,12 +3,15 @@ answers with its true state and every dead one is reported failed, never with a 
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import subprocess
 import sys
 
-from ironic_scale.bench.faults import FaultSettings
+import pytest
+
+from ironic_scale.bench.faults import FaultSettings, fault_list
 from ironic_scale.bench.verdict import expected_states, judge
 from ironic_scale.sim.inventory import Endpoint
 
@@ -48,6 +51,14 @@ def test_fault_mix_options():
     assert s.sim_args("none") == []
     assert s.sim_args("dead") == ["--dead-fraction", "0.01"]
     assert s.sim_args("all") == ["--dead-fraction", "0.01", "--loss", "0.05", "--latency", "200ms"]
+    assert s.sim_args("loss10") == ["--loss", "0.1"] and s.sim_args("loss30") == ["--loss", "0.3"]
+    assert s.sim_args("loss100") == ["--loss", "1.0"] and s.sim_args("loss0") == ["--loss", "0.0"]
+    assert fault_list("none,loss10,loss30,loss10") == ["none", "loss10", "loss30"]
+    for bad in ("loss101", "lossy", "loss-5", "loss 10", ","):
+        with pytest.raises(argparse.ArgumentTypeError):
+            fault_list(bad)
+    with pytest.raises(ValueError):
+        s.sim_args("loss101")
 
 
 def test_verdict_dead_must_fail_healthy_must_answer_truly():

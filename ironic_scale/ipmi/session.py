@@ -46,11 +46,15 @@ ATTEMPTS_BEFORE_RELOGIN = 3
 # BMC still holds it (the packets were lost, not the session), this frees its
 # slot, so we never hold two.
 CLOSE_ATTEMPTS = 2
-# Set Session Privilege attempts before the handshake starts over (the BMC
+# A session still unanswered after those is left behind as an orphan and the
+# login goes ahead; its Close is sent again every other retry interval, this
+# many times, so a BMC that was only out of reach gets its slot back soon.
+ORPHAN_CLOSE_ATTEMPTS = 15
+# Set Session Privilege attempts before logging out and in again (the BMC
 # dropped the new session, e.g. it rebooted mid-login).
 SETPRIV_ATTEMPTS = 3
 # Handshakes the BMC may send back to the start ("invalid session ID" to RAKP
-# 1 or 3, a forged Open Session answer) before the login fails; each restart
+# 1 or 3, e.g. after a forged Open Session answer) before the login fails; each restart
 # waits twice as long as the one before, starting at the retry interval.
 HANDSHAKE_RESTARTS = 3
 
@@ -76,6 +80,34 @@ class Call:
                 self.future.set_exception(result)
             else:
                 self.future.set_result(result)
+
+
+class Orphan:
+    """A session given up for a new login that the BMC may still hold: closed when it can be."""
+
+    __slots__ = ("keys", "bmc_sid", "window", "out_seq", "rq_seq", "tries", "retry_at")
+
+    def __init__(self, keys: crypto.SessionKeys, bmc_sid: int, window: SequenceWindow, out_seq: int,
+                 rq_seq: int):
+        self.keys, self.bmc_sid, self.window = keys, bmc_sid, window
+        self.out_seq, self.rq_seq = out_seq, rq_seq
+        self.tries = 0
+        self.retry_at = 0.0
+
+    def close_packet(self, now: float, interval: float) -> bytes:
+        self.tries += 1
+        self.retry_at = now + interval
+        self.out_seq = (self.out_seq % 0xFFFFFFFF) + 1
+        msg = wire.encode_request(NETFN_APP, CMD_CLOSE, struct.pack("<I", self.bmc_sid), self.rq_seq)
+        return self.keys.seal(wire.PAYLOAD_IPMI, self.bmc_sid, self.out_seq, msg)
+
+    def answered(self, pkt: wire.Packet) -> bool:
+        """True for the BMC's fresh, authenticated answer to our Close."""
+        if not (pkt.authenticated and self.keys.verify(pkt.raw) and self.window.accept(pkt.sequence)):
+            return False
+        payload = self.keys.decrypt(pkt.payload) if pkt.encrypted else pkt.payload
+        rsp = wire.Response.decode(payload)
+        return rsp.cmd == CMD_CLOSE and rsp.seq == self.rq_seq
 
 
 class ClientSession:
@@ -110,6 +142,7 @@ class ClientSession:
         self.restarts = 0  # handshake restarts in this login
         self.close_tries = 0
         self.close_seq = 0
+        self.orphan: Orphan | None = None
         self.out_seq = 0
         self.rq_seq = 0
         self.queue: deque[Call] = deque()
@@ -138,9 +171,13 @@ class ClientSession:
             times.append(self.retry_at)
         elif self.state == ACTIVE and self.queue:
             times.append(self.next_send_at)
+        if self.orphan is not None:
+            times.append(self.orphan.retry_at)
         return min(times) if times else None
 
     def on_timer(self, now: float) -> None:
+        if self.orphan is not None and self.orphan.retry_at <= now:
+            self._close_orphan(now)
         self._expire(now)
         if self.inflight is None and self.state == ACTIVE:
             self._pump(now)  # the minimum command interval may have passed
@@ -156,7 +193,11 @@ class ClientSession:
         elif self.state == SETPRIV:
             self.setpriv_tries += 1
             if self.setpriv_tries >= SETPRIV_ATTEMPTS:
-                self._restart(now, "the BMC did not answer Set Session Privilege Level")
+                # The BMC activated this session at RAKP 4 and may still hold it
+                # (lost answers, not a reboot): log out of it before starting over.
+                self.problem = "the BMC did not answer Set Session Privilege Level"
+                self.state, self.close_tries = CLOSING, 0
+                self._send_close(now)
             else:
                 self._send_set_priv(now)  # re-sealed: a new session sequence number
         elif self.state == BACKOFF:
@@ -164,7 +205,14 @@ class ClientSession:
         elif self.state == CLOSING:
             self.close_tries += 1
             if self.close_tries >= CLOSE_ATTEMPTS:
-                self.counters["sessions_abandoned"] += 1  # the BMC forgot it (or is gone)
+                # The BMC forgot it (reboot) or is out of reach: log in now, and
+                # keep closing the old one in case the BMC still holds it.
+                if self.keys is not None and self.orphan is None:
+                    self.orphan = Orphan(self.keys, self.bmc_sid, self.window, self.out_seq,
+                                         self.close_seq)
+                    self.orphan.retry_at = now
+                else:
+                    self.counters["sessions_abandoned"] += 1
                 self._after_close(now)
             else:
                 self._send_close(now)
@@ -260,6 +308,14 @@ class ClientSession:
         self.close_seq = self.rq_seq
         msg = wire.encode_request(NETFN_APP, CMD_CLOSE, struct.pack("<I", self.bmc_sid), self.rq_seq)
         self._transmit(self._seal(msg), now)
+
+    def _close_orphan(self, now: float) -> None:
+        orphan = self.orphan
+        if orphan.tries >= ORPHAN_CLOSE_ATTEMPTS:
+            self.counters["sessions_abandoned"] += 1  # forgotten by the BMC, most likely
+            self.orphan = None
+            return
+        self._send(self, orphan.close_packet(now, 2 * self.retry_interval))
 
     def _after_close(self, now: float) -> None:
         """The old session is closed (or forgotten by the BMC): log in if anyone waits."""
@@ -453,6 +509,10 @@ class ClientSession:
 
     def _got_session_packet(self, pkt: wire.Packet, now: float) -> None:
         if self.keys is None or not pkt.authenticated or not self.keys.verify(pkt.raw):
+            if self.orphan is not None and self.orphan.answered(pkt):
+                self.counters["orphans_closed"] += 1
+                self.orphan = None
+                return
             self.counters["unauthenticated_dropped"] += 1
             return  # not from our BMC, or stale keys: drop silently like a BMC would
         if not self.window.accept(pkt.sequence):

@@ -15,6 +15,7 @@ import pytest
 
 from ironic_scale.ipmi import commands, errors
 from ironic_scale.ipmi.credentials import BmcCredentials
+from ironic_scale.ipmi.poller import PowerPoller
 from ironic_scale.ipmi.session import HANDSHAKE_RESTARTS
 from ironic_scale.rmcp import wire
 from tests.functional.test_ipmi_engine import wait_until
@@ -207,3 +208,26 @@ def test_logins_to_silent_peers_are_forgotten(engine_factory):
     for c in silent[:15]:
         engine.close(c)  # evicted: dropped at once
     wait_until(lambda: engine.stats()["logging_in_peers"] == 0, "logins to silent peers forgotten")
+
+
+def test_thirty_percent_loss_costs_no_slot_and_no_answer(fleet_factory, engine_factory):
+    """Four-slot BMCs losing 30 % of requests: every poll answered right, no slot refused.
+
+    Before issue 9 each re-login left the old session on the BMC: up to 6 slots per
+    BMC at 30 % loss, and four-slot BMCs refused logins ("no free session slot").
+    """
+    fleet = fleet_factory(20, "--loss", "0.3", "--session-slots", "4", "--seed", "5")
+    on = {ep.key for ep in fleet.endpoints[::2]}
+    fleet.control.power(sorted(on), "on")
+    engine = engine_factory(retry_interval=0.3)
+    creds = [BmcCredentials(ep.address, ep.port, ep.username, ep.password) for ep in fleet.endpoints]
+    fleet.control.slots(reset=True)
+    with PowerPoller(engine, pool_size=4) as poller:
+        for _ in range(10):
+            assert poller.poll(creds, timeout=10.0) == [ep.key in on for ep in fleet.endpoints]
+    slots = fleet.control.slots()
+    assert slots["no_slot"] == 0
+    # One established session per BMC, and a second only while an unreachable
+    # one's old session is being closed (see README, reliability).
+    assert slots["max_active"] <= 2
+    wait_until(lambda: fleet.control.slots()["held_max"] == 1, "sessions given up to be closed")

@@ -6,12 +6,11 @@ import argparse
 import dataclasses
 import json
 import os
-import signal
 import sys
 import tempfile
 from collections.abc import Sequence
 
-from ironic_scale import argtypes
+from ironic_scale import argtypes, signals
 from ironic_scale.sim.behaviour import Behaviour, Latency
 
 
@@ -75,12 +74,14 @@ def _sim_run(args: argparse.Namespace) -> int:
 def _add_sim_ctl(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ctl", help="read counters or inject faults into a running fleet")
     p.add_argument("--control", required=True, help="the fleet's control socket")
-    p.add_argument("op", choices=("counters", "state", "set", "power", "reboot", "stop"))
+    p.add_argument("op", choices=("counters", "state", "slots", "set", "power", "reboot", "stop"))
     p.add_argument("addresses", nargs="*",
                    help="BMCs as ADDRESS:PORT (none: every BMC, for set and reboot)")
     p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
                    help="for set: latency, loss, dead, session_slots, settle, session_timeout, "
-                        "boot_flag_timeout, username, password")
+                        "boot_flag_timeout, sdr_fault, username, password")
+    p.add_argument("--reset", action="store_true",
+                   help="for slots: start new high-water marks after reading them")
     p.add_argument("--state", choices=("on", "off"), help="for power")
     p.add_argument("--downtime", type=argtypes.duration, default=0.0, help="for reboot")
     p.set_defaults(func=_sim_ctl)
@@ -97,6 +98,8 @@ def _sim_ctl(args: argparse.Namespace) -> int:
         if len(args.addresses) != 1:
             raise ValueError("state takes exactly one ADDRESS:PORT")
         out = ctl.state(args.addresses[0])
+    elif args.op == "slots":
+        out = ctl.slots(targets, reset=args.reset)
     elif args.op == "set":
         knobs = {}
         for kv in args.knob:
@@ -148,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ironic_scale.stack.processes import StackFailed
 
     # SIGTERM unwinds like Ctrl-C, so the simulators and Ironic processes we started are stopped.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signals.install()
     try:
         return args.func(args)
     except (StartupError, ControlError, FleetFailed, StackFailed, EnrollFailed, PostgresUnavailable,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ironic_scale import signals
 from ironic_scale.bench.faults import FaultSettings
 from ironic_scale.bench.progress import Progress, Silent
 from ironic_scale.bench.sweep import Sweep, SweepOptions, sweep
@@ -85,6 +86,7 @@ def _sweep_rows(plan: Plan, size: int, fault: str, endpoints: list[Endpoint],
         for row in rows:
             if i >= row.planned:
                 continue
+            signals.check()  # a Ctrl-C whose exception Python dropped still stops here
             progress.begin(f"  {where}: {row.method} sweep {i + 1}/{row.planned}")
             if slots:
                 slots(reset=True, drop=True)

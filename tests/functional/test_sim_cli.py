@@ -49,6 +49,16 @@ def test_ctl_reports_unknown_bmc(fleet_factory):
     assert res.returncode == 0 and '"endpoints": 1' in res.stdout
 
 
+def test_ctl_slots_reports_sessions_held_per_bmc(fleet_factory):
+    f = fleet_factory(2)
+    ipmitool(f.endpoints[0], "power", "status")  # logs in, polls, logs out: one slot, once
+    res = run_cli("sim", "ctl", "--control", f.control.path, "slots", "--reset")
+    assert res.returncode == 0, res.stderr
+    assert '"max": 1' in res.stdout and '"held": 0' in res.stdout
+    res = run_cli("sim", "ctl", "--control", f.control.path, "slots")
+    assert '"max": 0' in res.stdout  # the marks started again from the sessions held
+
+
 def test_counters_are_reported_at_exit(fleet_factory):
     f = fleet_factory(3)
     ipmipower(f.endpoints, "--stat")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 RULE = "!" * 78
@@ -119,16 +120,9 @@ def _slot_notes(rows: list[dict[str, Any]]) -> list[str]:
 
 def _slot_summary(doc: dict[str, Any], size: int) -> list[str]:
     """Per fault mix: slots max (established) and success %, with the goal against ipmitool."""
-    faults = doc["settings"]["faults"]
-    rows = {(r["method"], r["fault"]): r for r in doc["rows"] if r["size"] == size}
-    methods = list(dict.fromkeys(m for m, _ in rows))
-    head = f"{'method':<17}" + "".join(f" {f:>18}" for f in faults)
-    lines = [f"session slots and success at {size} BMCs: slots max (established) / success %",
-             head, "-" * len(head)]
-    for m in methods:
-        cells = [f"{_slots(rows[m, f])} / {_success(rows[m, f])}" if (m, f) in rows else "-"
-                 for f in faults]
-        lines.append(f"{m:<17}" + "".join(f" {c:>18}" for c in cells))
+    faults, rows, lines = _mix_table(
+        doc, size, f"session slots and success at {size} BMCs: slots max (established) / success %",
+        18, lambda r: f"{_slots(r)} / {_success(r)}")
     for m in ("native", "native-interface"):
         if not any(k[0] == m for k in rows):
             continue
@@ -149,23 +143,24 @@ def _slot_summary(doc: dict[str, Any], size: int) -> list[str]:
 
 
 def _fault_summary(doc: dict[str, Any], size: int) -> list[str]:
+    def cell(r: dict[str, Any]) -> str:
+        return f"{r['summary']['wall_seconds']['median']:.2f} {'ok' if r['correct'] else 'FAIL'}"
+
+    return _mix_table(doc, size, f"fault mixes at {size} BMCs: median sweep s, and whether every "
+                      "healthy node answered correctly", 14, cell)[2]
+
+
+def _mix_table(doc: dict[str, Any], size: int, title: str, width: int,
+               cell: Callable[[dict[str, Any]], str]) -> tuple[list[str], dict, list[str]]:
+    """A method x fault-mix table at one size: (faults, rows by (method, fault), lines)."""
     faults = doc["settings"]["faults"]
     rows = {(r["method"], r["fault"]): r for r in doc["rows"] if r["size"] == size}
-    methods = list(dict.fromkeys(m for m, _ in rows))
-    head = f"{'method':<17}" + "".join(f" {f:>14}" for f in faults)
-    lines = [f"fault mixes at {size} BMCs: median sweep s, and whether every healthy node "
-             "answered correctly", head, "-" * len(head)]
-    for m in methods:
-        cells = []
-        for f in faults:
-            r = rows.get((m, f))
-            if not r:
-                cells.append("-")
-                continue
-            ok = "ok" if r["correct"] else "FAIL"
-            cells.append(f"{r['summary']['wall_seconds']['median']:.2f} {ok}")
-        lines.append(f"{m:<17}" + "".join(f" {c:>14}" for c in cells))
-    return lines
+    head = f"{'method':<17}" + "".join(f" {f:>{width}}" for f in faults)
+    lines = [title, head, "-" * len(head)]
+    for m in dict.fromkeys(m for m, _ in rows):
+        cells = [cell(rows[m, f]) if (m, f) in rows else "-" for f in faults]
+        lines.append(f"{m:<17}" + "".join(f" {c:>{width}}" for c in cells))
+    return faults, rows, lines
 
 
 def _failures(doc: dict[str, Any]) -> list[str]:

@@ -12,26 +12,10 @@ from pyghmi.ipmi import sdr as pyghmi_sdr
 
 from ironic_scale.ipmi import commands, errors
 from ironic_scale.ipmi.credentials import BmcCredentials
-from ironic_scale.ipmi.engine import Engine, EngineConfig
 from ironic_scale.sim import sdr as sim_sdr
 
 HEALTHY_RECORDS = len(sim_sdr.RECORDS)
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def engine_factory():
-    engines: list[Engine] = []
-
-    def make(**config) -> Engine:
-        config.setdefault("retry_interval", 0.2)
-        engine = Engine(EngineConfig(**config))
-        engines.append(engine)
-        return engine
-
-    yield make
-    for engine in engines:
-        engine.shutdown()
 
 
 def creds_of(ep) -> BmcCredentials:

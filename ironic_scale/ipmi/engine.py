@@ -89,7 +89,14 @@ class Engine:
 
     def submit(self, creds: BmcCredentials, netfn: int, cmd: int, data: bytes = b"",
                timeout: float = 10.0, lun: int = 0) -> Future:
-        """Queue one request; the Future gets the response data or an IPMIError."""
+        """Queue one request; the Future gets the response data or an IPMIError.
+
+        :raises: ValueError for a request no BMC could be sent (checked here,
+            in the caller's thread, so nothing a caller passes fails in the IO thread).
+        """
+        if not (0 <= netfn <= 0x3F and 0 <= cmd <= 0xFF and 0 <= lun <= 3 and timeout > 0):
+            raise ValueError(f"invalid IPMI request: netfn {netfn!r}, command {cmd!r}, "
+                             f"LUN {lun!r}, timeout {timeout!r}")
         future: Future = Future()
         deadline = time.monotonic() + timeout
         try:
@@ -265,9 +272,14 @@ class Engine:
             kind = job[0]
             if kind == "call":
                 _, creds, peer, call = job
-                session = self._session(creds, peer, now)
-                session.submit(call, now)
-                self._arm(session)
+                try:
+                    session = self._session(creds, peer, now)
+                    session.submit(call, now)
+                    self._arm(session)
+                except Exception as e:  # noqa: BLE001 - a bug must fail this call, not lose it
+                    LOG.exception("IPMI engine failed to start a request to %s", creds.target)
+                    self.counters["engine_errors"] += 1
+                    call.finish(errors.IPMIError(f"internal error of the IPMI engine: {e}"))
             elif kind == "close":
                 session = self._sessions.get(job[1])
                 if session is not None and not session.busy:

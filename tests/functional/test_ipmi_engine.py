@@ -264,3 +264,13 @@ def test_single_bridging_reaches_the_controller_behind_the_bmc(fleet_factory, en
     with pytest.raises(errors.CommandFailed, match=r"0x83"):  # nothing at that address
         commands.get_power(engine, creds_of(ep, bridge=(0x07, 0x74)), 5)
     assert engine.stats()["logins"] == 1, "bridged and direct requests share the session"
+
+
+@pytest.mark.parametrize("netfn,cmd,lun", [(0x40, 0x01, 0), (0x00, 0x100, 0), (0x00, 0x01, 4),
+                                           (-1, 0x01, 0)])
+def test_impossible_requests_fail_in_the_callers_thread(engine_factory, netfn, cmd, lun):
+    engine = engine_factory()
+    c = BmcCredentials("127.0.0.1", 9, "admin", "pw")
+    with pytest.raises(ValueError, match="invalid IPMI request"):
+        engine.submit(c, netfn, cmd, b"", 1.0, lun)
+    assert engine.stats().get("engine_errors", 0) == 0

@@ -27,6 +27,11 @@ _NUMERIC = set(string.hexdigits + "xX.")
 
 def canonical_ipv4(address: str) -> str | None:
     """The dotted quad of a numeric IPv4 address in any inet_aton spelling, else None."""
+    try:  # the hot path (every poll): already canonical, two C calls
+        if socket.inet_ntoa(socket.inet_aton(address)) == address:
+            return address
+    except (OSError, TypeError, ValueError):
+        pass
     if not address or not set(address) <= _NUMERIC:
         return None  # inet_aton would also accept "127.0.0.1 trailing junk"
     try:

@@ -122,8 +122,12 @@ def test_bench_reports_slots_and_success_per_method_and_mix(tmp_path):
          "--address", f"127.{random.randint(100, 199)}.{random.randint(0, 250)}.1",
          "--json", str(out), "--plot", str(tmp_path / "slots.png")],
         capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     doc = json.loads(out.read_text())
+    # ipmitool itself gives up on ~1 BMC in 100 at 10 % loss (the very figure this compares),
+    # which makes the bench exit 1; any other failure, or one of native's, fails the test.
+    failed = {f["method"] for f in doc["correctness_failures"]}
+    assert res.returncode == (1 if failed else 0), res.stdout[-3000:] + res.stderr[-3000:]
+    assert failed <= {"ipmitool"}, doc["correctness_failures"]
     clean, lossy = doc["fleets"]
     assert clean["sim_args"] == ["--session-slots", "4"]
     assert lossy["sim_args"] == ["--loss", "0.1", "--session-slots", "4"]

@@ -188,8 +188,8 @@ class ClientSession:
             return
         if self.state in (AUTHCAP, OPENING, RAKP1_SENT, RAKP3_SENT):
             # The very same message again: a slow BMC's late answer to the
-            # first copy is as good as an answer to this one, and a BMC that
-            # answers twice creates no second session.
+            # first copy is as good as an answer to this one (restarting from
+            # Open Session threw it away, and a 1.2 s BMC could never log in).
             self.counters["handshake_retransmits"] += 1
             self._transmit(self.packet, now)
         elif self.state == SETPRIV:

@@ -31,6 +31,7 @@ from ironic_scale.ipmi.credentials import (
     MAX_USERNAME_BYTES,
     PRIV_LEVELS,
     BmcCredentials,
+    is_int,
 )
 from ironic_scale.ipmi.resolver import canonical_ipv4
 
@@ -77,11 +78,6 @@ def _shown(value: Any) -> str:
     return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS - 3] + "..."
 
 
-def _is_int(value: Any) -> bool:
-    """An int that is not a bool: JSON true is no port, channel or user name."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
@@ -91,14 +87,14 @@ def _as_text(value: Any) -> str | None:
     a str, or an int's digits; None for every other JSON type."""
     if isinstance(value, str):
         return value
-    if _is_int(value) and value.bit_length() <= 4000:  # str() refuses > 4300 digits
+    if is_int(value) and value.bit_length() <= 4000:  # str() refuses > 4300 digits
         return str(value)
     return None
 
 
 def _strtol(value: Any) -> int:
     """An integer as ipmitool reads it (strtol base 0: 32, 0x20 or 040); ValueError if none."""
-    if _is_int(value):
+    if is_int(value):
         return value
     text = value.strip() if isinstance(value, str) else ""
     if not _C_INTEGER.fullmatch(text):  # ASCII only: int() would also take "٣"
@@ -159,7 +155,7 @@ def _check_address(info: dict, node_uuid: str, missing: list[str], invalid: list
 
 def _check_port(value: Any, name: str, invalid: list[str]) -> None:
     """Ironic's port rule (validate_network_port), minus bools, echoing at most ~40 characters."""
-    if _is_int(value) or isinstance(value, str):
+    if is_int(value) or isinstance(value, str):
         try:
             ironic_utils.validate_network_port(value, name)
             return
@@ -265,7 +261,7 @@ def _cipher_suite(info: dict, invalid: list[str]) -> int | None:
     if value is None:
         return None
     try:
-        suite = int(value) if _is_int(value) or isinstance(value, str) else None
+        suite = int(value) if is_int(value) or isinstance(value, str) else None
     except ValueError:
         suite = None
     if suite is None:

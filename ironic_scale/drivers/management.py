@@ -7,7 +7,6 @@ disk quirk, so a node behaves the same whichever of the two it uses.
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 from ironic.common import boot_devices, exception, metrics_utils
@@ -18,7 +17,6 @@ from ironic.drivers import utils as driver_utils
 from ironic.drivers.modules import boot_mode_utils
 from oslo_log import log as logging
 from oslo_utils import strutils
-from pyghmi import exceptions as pyghmi_exceptions
 
 from ironic_scale.drivers import common
 from ironic_scale.ipmi import commands, errors
@@ -48,13 +46,6 @@ IANA_VENDORS = {
 # Set System Boot Options parameter 5 with Supermicro's UEFI hard disk selector
 # (0x24), as ipmitool's _vendor_aware_boot_device_map sends it.
 _NETFN_CHASSIS, _CMD_SET_BOOT_OPTIONS, _SUPERMICRO_UEFI_DISK = 0x00, 0x08, 0x24
-
-
-# What pyghmi's SDR decoder raises on a malformed record or reading. ipmi.sensors
-# turns them into SDRError already; caught here too so that no decoder traceback
-# ever reaches the conductor in place of FailedToGetSensorData.
-_DECODER_ERRORS = (pyghmi_exceptions.PyghmiException, IndexError, KeyError, NotImplementedError,
-                   struct.error, ValueError, ArithmeticError)
 
 
 def vendor_name(manufacturer_id: int) -> str:
@@ -210,9 +201,6 @@ class NativeIPMIManagement(base.ManagementInterface):
         except (errors.IPMIError, TimeoutError) as e:
             raise exception.FailedToGetSensorData(node=node.uuid,
                                                   error=str(e) or type(e).__name__) from e
-        except _DECODER_ERRORS as e:
-            raise exception.FailedToGetSensorData(
-                node=node.uuid, error=f"undecodable sensor data ({type(e).__name__}: {e})") from e
         return sensors_to_ironic(node.uuid, readings)
 
     @METRICS.timer("NativeIPMIManagement.inject_nmi")

@@ -15,7 +15,7 @@ MAX_KG_BYTES = 20
 MAX_ADDRESS_CHARS = 255
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
     """An int that is not a bool (True is an int to Python, never a port to us)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -51,7 +51,7 @@ class BmcCredentials:
 
     def __post_init__(self) -> None:
         self._check_address()
-        if not _is_int(self.port) or not 1 <= self.port <= 65535:
+        if not is_int(self.port) or not 1 <= self.port <= 65535:
             raise ValueError("port must be an int in 1-65535")
         if _utf8_length(self.username, "username") > MAX_USERNAME_BYTES:
             raise ValueError(f"username is longer than {MAX_USERNAME_BYTES} bytes")
@@ -60,9 +60,9 @@ class BmcCredentials:
         if self.kg is not None and (not isinstance(self.kg, bytes)
                                     or not 0 < len(self.kg) <= MAX_KG_BYTES):
             raise ValueError(f"kg must be None or 1-{MAX_KG_BYTES} bytes")
-        if not _is_int(self.priv_level) or self.priv_level not in PRIV_LEVELS.values():
+        if not is_int(self.priv_level) or self.priv_level not in PRIV_LEVELS.values():
             raise ValueError("priv_level must be an int in 1-4")
-        if self.cipher_suite is not None and (not _is_int(self.cipher_suite)
+        if self.cipher_suite is not None and (not is_int(self.cipher_suite)
                                               or self.cipher_suite not in CIPHER_SUITES):
             raise ValueError(f"cipher_suite must be None or one of {CIPHER_SUITES}")
         self._check_bridge()
@@ -80,7 +80,7 @@ class BmcCredentials:
         if self.bridge is None:
             return
         if (not isinstance(self.bridge, tuple) or len(self.bridge) != 2
-                or not all(_is_int(v) for v in self.bridge)
+                or not all(is_int(v) for v in self.bridge)
                 or not 0 <= self.bridge[0] <= 0x0F or not 0 <= self.bridge[1] <= 0xFF):
             raise ValueError("bridge must be None or (channel 0-15, address 0-255)")
 

@@ -347,8 +347,8 @@ class Engine:
                 session.submit(Call(0x06, 0x01, b"", now + 3 * cfg.retry_interval, None), now)
                 self._arm(session)
         # Forget peers whose logins ended without a reply (dead BMCs, evictions).
-        self._logging_in = {key: live for key, waiting in self._logging_in.items()
-                            if (live := [s for s in waiting if s.state in LOGGING_IN])}
+        for key in list(self._logging_in):
+            self._peer_logins(*key)
         excess = len(self._sessions) - cfg.max_sessions
         if excess > 0:
             idle = sorted((s for s in self._sessions.values() if not s.busy), key=lambda s: s.last_used)
@@ -364,12 +364,7 @@ class Engine:
                 self._send(session, packet)
         session.fail_all(errors.IPMIError(f"session to {session.creds.target} was {reason}"))
         session.state = IDLE
-        key = (session.sock, session.peer)
-        waiting = [s for s in self._logging_in.get(key, ()) if s is not session]
-        if waiting:
-            self._logging_in[key] = waiting
-        else:
-            self._logging_in.pop(key, None)
+        self._peer_logins(session.sock, session.peer)  # forgets it among its peer's logins
         self._sessions.pop(session.creds.session_key, None)
         self._by_sid.pop(session.console_sid, None)
         self._armed.pop(id(session), None)

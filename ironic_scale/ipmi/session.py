@@ -84,6 +84,11 @@ class Call:
                 self.future.set_result(result)
 
 
+def _close_request(bmc_sid: int, seq: int) -> bytes:
+    """Close Session (IPMI v2.0 section 22.19) for the BMC's session ``bmc_sid``."""
+    return wire.encode_request(NETFN_APP, CMD_CLOSE, struct.pack("<I", bmc_sid), seq)
+
+
 class Orphan:
     """A session given up for a new login that the BMC may still hold: closed when it can be."""
 
@@ -100,8 +105,8 @@ class Orphan:
         self.tries += 1
         self.retry_at = now + interval
         self.out_seq = (self.out_seq % 0xFFFFFFFF) + 1
-        msg = wire.encode_request(NETFN_APP, CMD_CLOSE, struct.pack("<I", self.bmc_sid), self.rq_seq)
-        return self.keys.seal(wire.PAYLOAD_IPMI, self.bmc_sid, self.out_seq, msg)
+        return self.keys.seal(wire.PAYLOAD_IPMI, self.bmc_sid, self.out_seq,
+                              _close_request(self.bmc_sid, self.rq_seq))
 
     def answered(self, pkt: wire.Packet) -> bool:
         """True for the BMC's fresh, authenticated answer to our Close."""
@@ -249,9 +254,7 @@ class ClientSession:
         """Close Session for a session the BMC may hold (sent once, unanswered is fine)."""
         if self.keys is None or self.state not in (RAKP3_SENT, SETPRIV, ACTIVE, CLOSING):
             return None
-        self.rq_seq = (self.rq_seq + 1) & 0x3F
-        return self._seal(wire.encode_request(NETFN_APP, CMD_CLOSE, struct.pack("<I", self.bmc_sid),
-                                              self.rq_seq))
+        return self._sealed_close()
 
     def fail_all(self, exc: BaseException) -> None:
         for call in ([self.inflight] if self.inflight else []) + list(self.queue):
@@ -305,11 +308,13 @@ class ClientSession:
                                       call.seq)
         self._send(self, self._seal(msg))
 
-    def _send_close(self, now: float) -> None:
+    def _sealed_close(self) -> bytes:
         self.rq_seq = (self.rq_seq + 1) & 0x3F
         self.close_seq = self.rq_seq
-        msg = wire.encode_request(NETFN_APP, CMD_CLOSE, struct.pack("<I", self.bmc_sid), self.rq_seq)
-        self._transmit(self._seal(msg), now)
+        return self._seal(_close_request(self.bmc_sid, self.rq_seq))
+
+    def _send_close(self, now: float) -> None:
+        self._transmit(self._sealed_close(), now)
 
     def _close_orphan(self, now: float) -> None:
         orphan = self.orphan
@@ -329,12 +334,11 @@ class ClientSession:
 
     def _expire(self, now: float) -> None:
         """Fail calls whose deadline passed; a login with nobody waiting stops."""
-        why = f" ({self.problem})" if self.problem else ""
-        timeout = errors.BMCTimeout(f"no answer from the BMC at {self.creds.target}{why}")
         if self.inflight is not None and self.inflight.deadline <= now:
-            self.inflight.finish(timeout)
+            self.inflight.finish(self._timeout())
             self.inflight = None
         if any(c.deadline <= now for c in self.queue):
+            timeout = self._timeout()
             for call in [c for c in self.queue if c.deadline <= now]:
                 call.finish(timeout)
             self.queue = deque(c for c in self.queue if c.deadline > now)
@@ -347,6 +351,10 @@ class ClientSession:
             self.state, self.keys = IDLE, None
         if self.inflight is None and self.queue and self.state == ACTIVE and now >= self.next_send_at:
             self._send_call(self.queue.popleft(), now)
+
+    def _timeout(self) -> errors.BMCTimeout:
+        why = f" ({self.problem})" if self.problem else ""
+        return errors.BMCTimeout(f"no answer from the BMC at {self.creds.target}{why}")
 
     # -- login (IPMI v2.0 sections 13.14-13.20) -----------------------------------
 

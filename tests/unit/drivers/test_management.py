@@ -197,28 +197,26 @@ class SensorsNMIVendorTestCase(NativeIPMITestCase):
             data = task.driver.management.get_sensors_data(task)
         self.assertEqual({"Temperature": ["CPU Temp (0x1)"]}, {k: list(v) for k, v in data.items()})
 
-    def test_sensor_read_failure(self):
+    def _sensor_failure(self, **knobs) -> str:
+        """get_sensors_data of a fresh BMC with ``knobs`` set: FailedToGetSensorData's text."""
         bmc = self.bmc()
-        self.config(command_timeout=1.0, group="native_ipmi")
-        self.fleet.control.set([bmc.key], dead=True)
+        self.fleet.control.set([bmc.key], **knobs)
         node = self.create_node(bmc)
         with task_manager.acquire(self.context, node.uuid, shared=True) as task:
             e = self.assertRaises(exception.FailedToGetSensorData,
                                   task.driver.management.get_sensors_data, task)
         self.assertIn(node.uuid, str(e))
+        return str(e)
+
+    def test_sensor_read_failure(self):
+        self.config(command_timeout=1.0, group="native_ipmi")
+        self._sensor_failure(dead=True)
 
     def test_malformed_sdr_is_failed_to_get_sensor_data(self):
         # pyghmi's decoder raised IndexError straight into the conductor (issue 9, item 13).
         for fault, reason in (("malformed", "malformed SDR record 0x0001 (IndexError"),
                               ("loop", "SDR record ids loop")):
-            bmc = self.bmc()
-            self.fleet.control.set([bmc.key], sdr_fault=fault)
-            node = self.create_node(bmc)
-            with task_manager.acquire(self.context, node.uuid, shared=True) as task:
-                e = self.assertRaises(exception.FailedToGetSensorData,
-                                      task.driver.management.get_sensors_data, task)
-            self.assertIn(node.uuid, str(e))
-            self.assertIn(reason, str(e))
+            self.assertIn(reason, self._sensor_failure(sdr_fault=fault))
 
     def test_inject_nmi(self):
         bmc = self.bmc()

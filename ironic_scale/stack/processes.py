@@ -69,6 +69,9 @@ class StackSpec:
     api_port: int = 0  # 0: a free port
     deploy_dir: Path | None = None
     options: dict[str, dict[str, str]] = field(default_factory=dict)  # extra ironic.conf settings
+    # Directories put first on every Ironic process's PYTHONPATH, e.g. a patched copy of
+    # Ironic from ``ironic-scale patches copy`` (the venv's own Ironic stays untouched).
+    python_path: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.db not in ("sqlite", "postgresql"):
@@ -177,7 +180,7 @@ class Stack:
             self._files[name] = config.render(self.deploy_dir, self.work, pc) + overrides
         first = self._files[self._plan[0][0]]
         schema = subprocess.run([tool("ironic-dbsync"), *config.config_args(first), "create_schema"],
-                                capture_output=True, text=True, timeout=600)
+                                capture_output=True, text=True, timeout=600, env=self.environment())
         if schema.returncode != 0:
             raise StackFailed(f"ironic-dbsync create_schema failed: {schema.stderr.strip()[-2000:]}")
         self.state.processes = [ProcessInfo(name=n, pid=0, log=str(self.work / f"{n}.log"),
@@ -208,11 +211,19 @@ class Stack:
             raise
         return self.state
 
+    def environment(self) -> dict[str, str]:
+        """The environment of every Ironic process: ours, with ``spec.python_path`` first."""
+        env = dict(os.environ)
+        if self.spec.python_path:
+            env["PYTHONPATH"] = os.pathsep.join([*self.spec.python_path, env.get("PYTHONPATH", "")]
+                                                ).rstrip(os.pathsep)
+        return env
+
     def _spawn(self, name: str, command: str, files: list[Path]) -> int:
         with open(self.work / f"{name}.stderr.log", "ab") as err:
             proc = subprocess.Popen([tool(command), *config.config_args(files)],
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                    start_new_session=True)
+                                    start_new_session=True, env=self.environment())
         self._procs[name] = proc
         return proc.pid
 

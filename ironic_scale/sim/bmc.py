@@ -64,7 +64,7 @@ class Bmc:
                  "sessions", "next_handle", "power_on", "pending_power", "down_until",
                  "boot_flags", "boot_flags_set_at", "boot_flag_clearing", "boot_set_in_progress",
                  "boot_info_ack", "last_boot_device", "power_actions", "sdr_reservation",
-                 "deferred", "status_reads", "slots_peak", "active_peak")
+                 "deferred", "status_reads", "controls", "out_of_band_at", "slots_peak", "active_peak")
 
     def __init__(self, name: str, username: str, password: str, behaviour: Behaviour,
                  counters: Counter, rng: random.Random, power_on: bool = False,
@@ -94,6 +94,11 @@ class Bmc:
         # Wall-clock times of the latest Get Chassis Status reads, so a density test can
         # tell which hosts a sync cycle really polled (Ironic's own log line miscounts).
         self.status_reads: list[float] = []
+        # Wall-clock times of the latest accepted Chassis Control requests (and of the latest
+        # out-of-band power change), so a density test can time how long a conductor takes
+        # to correct a change made behind its back.
+        self.controls: list[tuple[float, str]] = []
+        self.out_of_band_at: float | None = None
         # High-water marks of len(sessions) (half-open handshakes hold a slot too) and of
         # ACTIVE sessions; kept by the fleet after each datagram, reset by its "slots" op.
         self.slots_peak = self.active_peak = 0
@@ -106,6 +111,18 @@ class Bmc:
 
     def status_reads_between(self, since: float, until: float) -> int:
         return sum(since <= t <= until for t in self.status_reads)
+
+    def note_control(self, action: str) -> None:
+        controls = self.controls
+        controls.append((time.time(), action))
+        if len(controls) > 64:
+            del controls[:32]
+
+    def power_out_of_band(self, on: bool) -> None:
+        """Someone at the machine pressed the button: no settle time, nothing pending."""
+        self.pending_power = None
+        self.power_on = on
+        self.out_of_band_at = time.time()
 
     # -- host state ----------------------------------------------------------
 

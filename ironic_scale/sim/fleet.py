@@ -227,8 +227,7 @@ class Fleet:
                 raise ValueError("power state must be 'on' or 'off'")
             targets = self._targets(req.get("addresses"))
             for bmc in targets:
-                bmc.pending_power = None
-                bmc.power_on = req["state"] == "on"
+                bmc.power_out_of_band(req["state"] == "on")
             return {"changed": len(targets)}
         if op == "reboot":
             targets = self._targets(req.get("addresses"))
@@ -244,6 +243,9 @@ class Fleet:
                 "last_boot_device": bmc.last_boot_device,
                 "sessions": len(bmc.sessions),
                 "power_actions": dict(bmc.power_actions),
+                # Wall-clock times: the latest out-of-band change, the latest Chassis Controls.
+                "out_of_band_at": bmc.out_of_band_at,
+                "controls": [[t, action] for t, action in bmc.controls],
                 "behaviour": bmc.behaviour.describe(),
             }}
         if op == "status_reads":

@@ -215,6 +215,23 @@ def test_power_actions_settle(fleet_factory):
         assert time.monotonic() < deadline, "power never settled"
 
 
+def test_chassis_controls_and_out_of_band_changes_are_timestamped(fleet_factory):
+    f = fleet_factory(1)
+    ep = f.endpoints[0]
+    assert f.control.state(ep.key)["out_of_band_at"] is None
+    before = time.time()
+    f.control.power([ep.key], "on")
+    changed = f.control.state(ep.key)["out_of_band_at"]
+    assert before <= changed <= time.time()
+    assert ipmitool(ep, "chassis", "power", "cycle").returncode == 0
+    assert ipmitool(ep, "chassis", "power", "off").returncode == 0
+    after = time.time()
+    assert ipmitool(ep, "chassis", "power", "cycle").returncode != 0  # refused (0xD5): not recorded
+    controls = f.control.state(ep.key)["controls"]
+    assert [a for _, a in controls] == ["cycle", "off"]
+    assert changed <= controls[0][0] <= controls[1][0] <= after
+
+
 def test_latency_is_added(fleet_factory):
     f = fleet_factory(1, "--latency", "150ms")
     ep = f.endpoints[0]

@@ -104,6 +104,23 @@ class Sampler:
             return None
         return ca + (cb - ca) * (at - a.at) / (b.at - a.at)
 
+    def value_around(self, group: str, since: float, until: float) -> float | None:
+        """How much counter ``group`` grew from the last sample at or before ``since`` to the first
+        at or after ``until``: all of the window, plus at most one interval on each side; None if
+        the samples do not reach that far.
+
+        For counters that move in bursts (SQL statements of a sync cycle shorter than the
+        interval), where interpolating between samples would cut the burst in parts.
+        """
+        with self._lock:
+            samples = list(self.samples)
+        before = [s for s in samples if s.at <= since]
+        after = [s for s in samples if s.at >= until]
+        if not before or not after:
+            return None
+        a, b = before[-1].values.get(group), after[0].values.get(group)
+        return None if a is None or b is None else b - a
+
     def peak_rss(self, group: str, since: float, until: float) -> int:
         with self._lock:
             return max((s.rss.get(group, 0) for s in self.samples if since <= s.at <= until), default=0)

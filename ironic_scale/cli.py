@@ -142,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from ironic_scale.density.cycles import CycleTimeout
+    from ironic_scale.density.patched import PatchedIronicUnavailable
     from ironic_scale.sim.control import ControlError
     from ironic_scale.sim.fleet import StartupError
     from ironic_scale.sim.launcher import FleetFailed
@@ -155,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (StartupError, ControlError, FleetFailed, StackFailed, EnrollFailed, PostgresUnavailable,
-            DeployDirMissing, CycleTimeout, ValueError, OSError) as e:
+            DeployDirMissing, CycleTimeout, PatchedIronicUnavailable, ValueError, OSError) as e:
         print(f"ironic-scale {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

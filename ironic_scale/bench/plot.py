@@ -34,11 +34,13 @@ def bench_panels(doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def plot(doc: dict[str, Any], path: str, panels: tuple[tuple[str, str], ...] | None = None,
-         x_label: str = "fleet size (BMCs)", title: str | None = None) -> str:
+         x_label: str = "fleet size (BMCs)", title: str | None = None,
+         colours: dict[str, str] | None = None) -> str:
     """Write the plot; return a one-line note saying what happened.
 
     ``doc["rows"]`` hold ``method``, ``fault``, ``size`` and ``summary[figure]``
-    spreads; the density test plots its own figures through ``panels``.
+    spreads; the density test plots its own figures through ``panels``, and keeps
+    one colour per series through ``colours`` (methods not in it get the next free one).
     """
     try:
         import matplotlib
@@ -52,7 +54,11 @@ def plot(doc: dict[str, Any], path: str, panels: tuple[tuple[str, str], ...] | N
     panels = panels or bench_panels(doc)
     faults = list(dict.fromkeys(r["fault"] for r in doc["rows"]))
     methods = list(dict.fromkeys(r["method"] for r in doc["rows"]))
-    colours = {m: f"C{i}" for i, m in enumerate(methods)}
+    colours = dict(colours or {})
+    spare = (f"C{i}" for i in range(100) if f"C{i}" not in colours.values())
+    for m in methods:
+        if m not in colours:
+            colours[m] = next(spare)
     sizes = sorted({r["size"] for r in doc["rows"]})
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5.2))
     for ax, (figure, panel_title) in zip(axes, panels, strict=True):

@@ -1,4 +1,4 @@
-"""``ironic-scale density``: the density test on a real Ironic, both drivers, same fleet."""
+"""``ironic-scale density``: the density test on a real Ironic, each series on the same fleet."""
 
 from __future__ import annotations
 
@@ -19,21 +19,28 @@ def add_density(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "density", help="sync-cycle cost of a real Ironic per driver, on a simulated fleet",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="For each size: start a simulated fleet; for each driver a fresh real Ironic 39 "
+        description="For each size: start a simulated fleet; for each series a fresh real Ironic 39 "
                     "(all-in-one on SQLite, or API + one conductor on PostgreSQL) with one node per BMC "
                     "enrolled through Ironic's object layer; then measure power-sync cycles: cycle time "
                     "(Ironic's log), nodes polled (the simulator), conductor CPU per node (its worker "
-                    "process, children included) and RSS. Optional: correctness checks, API load with "
+                    "process, children included), RSS and, on PostgreSQL, SQL statements per cycle "
+                    "(pg_stat_statements). Series: ipmi (Ironic's ipmitool driver), native-ipmi (ours, "
+                    "stock Ironic), native-ipmi-patched (ours, on a copy of Ironic with patches/ applied "
+                    "and [conductor]bulk_power_sync = true). Optional: correctness checks, API load with "
                     "locust, py-spy flame graphs. Saves JSON and a PNG plot.",
         epilog="examples:\n"
-               "  ironic-scale density --sizes 1000                       # ~5 minutes\n"
+               "  ironic-scale density --sizes 1000                       # all three series\n"
+               "  ironic-scale density --sizes 200 --db postgresql \\\n"
+               "      --drivers native-ipmi,native-ipmi-patched --flips 2   # with SQL statements\n"
                "  ironic-scale density --sizes 1000,5000,25000 --api-users 10 --profile 20\n"
                "  ironic-scale density --sizes 50 --dead-fraction 0.04 --flips 3 --max-retries 1")
     p.add_argument("--sizes", type=argtypes.size_list, default=[1000],
                    help="node counts, e.g. 1000,5000,25000 (default 1000)")
     p.add_argument("--drivers", type=argtypes.name_list(runner.DRIVERS, "driver"),
                    default=list(runner.DRIVERS),
-                   help="comma-separated from ipmi (Ironic's ipmitool) and native-ipmi (default both)")
+                   help="comma-separated series from ipmi (Ironic's ipmitool), native-ipmi (ours) and "
+                        "native-ipmi-patched (ours on Ironic with patches/ and bulk power sync); "
+                        "default all three")
     p.add_argument("--cycles", type=argtypes.positive_int, default=3, help="measured cycles (default 3)")
     p.add_argument("--warmup", type=int, default=1, help="cycles before measuring (default 1)")
     p.add_argument("--slow-driver-cycles", type=argtypes.positive_int, default=1,
@@ -42,7 +49,9 @@ def add_density(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sync-interval", type=argtypes.positive_int, default=10,
                    help="[conductor]sync_power_state_interval in s (default 10; a cycle longer than "
                         "it is followed at once by the next)")
-    p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite",
+                   help="sqlite: all-in-one ironic; postgresql: ironic-api + conductor, and SQL statements "
+                        "per cycle are counted (the cluster is restarted once to preload pg_stat_statements)")
     p.add_argument("--address", default="127.170.0.1", help="first simulator address (loopback)")
     p.add_argument("--conductor-address", default="127.100.0.1", help="the conductor's loopback address")
     p.add_argument("--dead-fraction", type=argtypes.fraction, default=0.0,

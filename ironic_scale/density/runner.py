@@ -1,10 +1,12 @@
-"""The density test: a real Ironic syncing a simulated fleet, one driver after the other.
+"""The density test: a real Ironic syncing a simulated fleet, one series after the other.
 
-Per fleet size: one simulator; per driver a fresh stack (configs, schema, one
-``available`` node per BMC written through Ironic's object layer), started,
-given its warm-up cycles, then measured over several sync cycles.
-Cycle boundaries and runtimes come from Ironic's own log line; which nodes
-were polled comes from the simulator; CPU and RSS from /proc.
+Per fleet size: one simulator; per series (``variants``: a driver, stock or
+patched Ironic, settings) a fresh stack (configs, schema, one ``available`` node
+per BMC written through Ironic's object layer), started, given its warm-up
+cycles, then measured over several sync cycles. Cycle boundaries and runtimes
+come from Ironic's own log line; which nodes were polled comes from the
+simulator; CPU and RSS from /proc; on PostgreSQL, transactions and SQL
+statements from the server's statistics.
 """
 
 from __future__ import annotations
@@ -16,19 +18,25 @@ from pathlib import Path
 from typing import Any
 
 from ironic_scale.bench.progress import Progress
-from ironic_scale.density import checks
+from ironic_scale.density import checks, patched
 from ironic_scale.density.cycles import Cycle, CycleWatcher
 from ironic_scale.density.procstat import Sampler
+from ironic_scale.density.variants import BULK_OPTION, BULK_SECTION, NAMES, VARIANTS, stack_options
 from ironic_scale.sim import inventory
 from ironic_scale.sim.launcher import RunningFleet, start_fleet
-from ironic_scale.stack import enroll, postgres
+from ironic_scale.stack import enroll, pgstats, postgres
 from ironic_scale.stack.processes import Stack, StackSpec
 
-DRIVERS = ("ipmi", "native-ipmi")
+DRIVERS = NAMES  # the series: ipmi, native-ipmi, native-ipmi-patched
 WINDOW_SLACK = 0.05  # s around a cycle's [start, end] when asking the simulator what was polled
-# PostgreSQL publishes a backend's statistics at most once a second: a cycle's database
-# counts are read this long after its end (so they include a little of what follows it).
+# PostgreSQL publishes a backend's pg_stat_database counts at most once a second: they are
+# read this long after a cycle's end (so they include a little of what follows it).
 DB_STATS_DELAY = 1.5
+# pg_stat_statements counts a statement as it finishes: read from the last sample before a
+# cycle's start to the first after its end (the whole burst, plus at most a sampling interval
+# of whatever else ran on each side).
+STATEMENT_COUNTERS = ("db_statements", *(f"db_statements_{k}" for k in pgstats.KINDS),
+                      "db_statements_evicted")
 
 
 @dataclass
@@ -53,15 +61,15 @@ class DensityPlan:
     options: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def cycles_for(self, driver: str, size: int) -> tuple[int, int]:
-        """(warm-up, measured) cycles for ``driver`` at ``size``."""
-        if driver == "ipmi" and size > self.slow_driver_above:
+        """(warm-up, measured) cycles for series ``driver`` at ``size``."""
+        if VARIANTS[driver].driver == "ipmi" and size > self.slow_driver_above:
             return 0, self.slow_driver_cycles
         return self.warmup, self.cycles
 
 
 def cycle_timeout(size: int, driver: str) -> float:
     """Generous: ipmitool costs ~50-60 ms of conductor CPU per node on 2 cores."""
-    per_node = 0.2 if driver == "ipmi" else 0.05
+    per_node = 0.2 if VARIANTS[driver].driver == "ipmi" else 0.05
     return 300.0 + size * per_node
 
 
@@ -82,7 +90,12 @@ class DriverRun:
                  endpoints: list[inventory.Endpoint], progress: Progress):
         self.plan, self.size, self.driver = plan, size, driver
         self.stack, self.fleet, self.endpoints, self.progress = stack, fleet, endpoints, progress
-        self.record: dict[str, Any] = {"size": size, "driver": driver}
+        variant = VARIANTS[driver]
+        self.record: dict[str, Any] = {
+            "size": size, "driver": driver,  # the series' name: the key tables and plots use
+            "variant": {"hardware_type": variant.driver, "summary": variant.summary,
+                        "patched_ironic": stack.spec.python_path[0] if variant.patched else None,
+                        "options": variant.options}}
         self.dead = {e.key for e in endpoints if e.dead}
         self.all_cycles: list[dict[str, Any]] = []  # warm-up, measured and check cycles, in order
 
@@ -100,7 +113,8 @@ class DriverRun:
         self.record["start_seconds"] = round(time.monotonic() - t0, 2)
         conductor = stack.conductors[0]
         watcher = CycleWatcher(Path(conductor.log))
-        db_stats = (postgres.DatabaseStats(stack.state.db_url) if stack.state.db == "postgresql" else None)
+        db_stats = (pgstats.DatabaseStats(stack.state.db_url, postgres.stats_database())
+                    if stack.state.db == "postgresql" else None)
         sampler = Sampler(self._groups, counters=db_stats.read if db_stats else None).start()
         alive = lambda: all(stack.running().values())  # noqa: E731
         timeout = cycle_timeout(self.size, self.driver)
@@ -114,8 +128,9 @@ class DriverRun:
             for k in range(measured):
                 self.progress.begin(f"  {self.size} nodes, {self.driver}: cycle {k + 1}/{measured}")
                 c = self._cycle_record(watcher.next_cycle(timeout, alive), sampler)
+                sql = f", {c['db_statements']} SQL statements" if "db_statements" in c else ""
                 self.progress.note(f"    {c['runtime']:.1f} s, {c['conductor_cpu_ms_per_node']:.2f} ms "
-                                   f"CPU/node, polled {c['polled']}/{c['expected']}")
+                                   f"CPU/node, polled {c['polled']}/{c['expected']}{sql}")
                 cycles.append(c)
             self.record["cycles"] = cycles
             if plan.flips or self.dead:
@@ -159,6 +174,12 @@ class DriverRun:
             a, b = sampler.value_at(counter, c.start), sampler.value_at(counter, db_end)
             if a is not None and b is not None:
                 rec[counter] = round(b - a)
+        for counter in STATEMENT_COUNTERS:  # PostgreSQL only: from the samples around the cycle
+            grown = sampler.value_around(counter, c.start, c.end)
+            if grown is not None:
+                rec[counter] = round(grown)
+        if c.classes is not None:  # the patched Ironic's bulk-sync line(s)
+            rec["node_classes"], rec["bulk_line"] = c.classes, c.bulk_line
         if "conductor_cpu_seconds" in rec:
             rec["conductor_cpu_ms_per_node"] = rec["conductor_cpu_seconds"] * 1000 / self.size
         self.all_cycles.append(rec)
@@ -181,15 +202,22 @@ class DriverRun:
 
 
 def _driver_run(plan: DensityPlan, size: int, driver: str, fleet: RunningFleet,
-                endpoints: list[inventory.Endpoint], progress: Progress) -> dict[str, Any]:
-    """A fresh database per driver, so both start alike (no maintenance or retry counts left
-    over from the other driver's dead-BMC checks)."""
+                endpoints: list[inventory.Endpoint], progress: Progress,
+                patched_ironic: Path | None = None) -> dict[str, Any]:
+    """A fresh database per series, so all start alike (no maintenance or retry counts left
+    over from another series' dead-BMC checks)."""
+    variant = VARIANTS[driver]
+    python_path = (str(patched_ironic),) if variant.patched and patched_ironic else ()
+    if variant.patched and not python_path:
+        raise ValueError(f"series {driver} needs a patched copy of Ironic (patched.make_copy)")
     spec = StackSpec(work=plan.work / f"n{size}-{driver}", db=plan.db, sync_interval=plan.sync_interval,
-                     conductor_base=plan.conductor_base, options=plan.options)
+                     conductor_base=plan.conductor_base, options=stack_options(variant, plan.options),
+                     python_path=python_path)
     stack = Stack(spec)
     stack.prepare()
     try:
-        enrolled = enroll.run_enroll(stack.config_files(), plan.work / f"inventory-{size}.jsonl", driver)
+        enrolled = enroll.run_enroll(stack.config_files(), plan.work / f"inventory-{size}.jsonl",
+                                     variant.driver, python_path=python_path)
         progress.note(f"  {driver}: enrolled {enrolled.get('created')} nodes in {enrolled.get('seconds')} s")
         record = DriverRun(plan, size, driver, stack, fleet, endpoints, progress).run()
         record["enrollment"] = enrolled
@@ -201,9 +229,18 @@ def _driver_run(plan: DensityPlan, size: int, driver: str, fleet: RunningFleet,
 
 
 def run(plan: DensityPlan, progress: Progress) -> list[dict[str, Any]]:
-    """Every size x driver; returns one record per pair."""
+    """Every size x series; returns one record per pair."""
     records = []
     plan.work.mkdir(parents=True, exist_ok=True)
+    if plan.db == "postgresql":  # may need to restart the cluster once: say so before anything runs
+        postgres.ensure_running(progress.note)
+    patched_ironic = None
+    if any(VARIANTS[d].patched for d in plan.drivers):
+        progress.begin(f"patched Ironic: copying the installed Ironic under {plan.work} and applying "
+                       "patches/ (once per run)")
+        patched_ironic = patched.make_copy(plan.work)
+        source = patched.check_copy(patched_ironic, BULK_SECTION, BULK_OPTION)
+        progress.note(f"  Ironic's processes will import {source}")
     for i, size in enumerate(plan.sizes, 1):
         progress.begin(f"[{i}/{len(plan.sizes)}] {size} nodes: simulator, then per driver a stack")
         sim_args = ["--address", plan.address]
@@ -212,5 +249,5 @@ def run(plan: DensityPlan, progress: Progress) -> list[dict[str, Any]]:
         with start_fleet(size, sim_args) as fleet:
             endpoints = _enrollment_inventory(fleet, plan.work / f"inventory-{size}.jsonl")
             for driver in plan.drivers:
-                records.append(_driver_run(plan, size, driver, fleet, endpoints, progress))
+                records.append(_driver_run(plan, size, driver, fleet, endpoints, progress, patched_ironic))
     return records

@@ -79,16 +79,19 @@ class EnrollFailed(RuntimeError):
 
 
 def run_enroll(config_files: Sequence[Path], inventory: Path, driver: str, limit: int | None = None,
-               python: str = sys.executable, timeout: float = 1800.0) -> dict[str, Any]:
+               python: str = sys.executable, timeout: float = 1800.0,
+               python_path: Sequence[str] = ()) -> dict[str, Any]:
     """Enroll every inventory line (or the first ``limit``) as an ``available`` node.
 
+    ``python_path`` goes first on PYTHONPATH, as for the stack's processes (StackSpec.python_path):
+    nodes are then written by the same Ironic that syncs them.
     Returns the command's JSON line: created, existing, seconds, driver.
     :raises EnrollFailed: the command failed (bad input: returncode 2).
     """
     args = ["enroll", "--inventory", str(inventory), "--driver", driver]
     if limit is not None:
         args += ["--limit", str(limit)]
-    return _run(config_files, args, python, timeout)
+    return _run(config_files, args, python, timeout, python_path)
 
 
 def run_set_driver(config_files: Sequence[Path], driver: str, python: str = sys.executable,
@@ -107,7 +110,8 @@ def run_set_driver(config_files: Sequence[Path], driver: str, python: str = sys.
     return _run(config_files, args, python, timeout)
 
 
-def _run(config_files: Sequence[Path], args: list[str], python: str, timeout: float) -> dict[str, Any]:
+def _run(config_files: Sequence[Path], args: list[str], python: str, timeout: float,
+         python_path: Sequence[str] = ()) -> dict[str, Any]:
     cmd = [python, "-m", MODULE]
     for conf in config_files:
         cmd += ["--config-file", str(conf)]
@@ -115,7 +119,7 @@ def _run(config_files: Sequence[Path], args: list[str], python: str, timeout: fl
     # Run this very checkout even if ``python`` has another (or no) ironic_scale installed.
     root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        p for p in (root, os.environ.get("PYTHONPATH")) if p))
+        p for p in (*python_path, root, os.environ.get("PYTHONPATH")) if p))
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     tail = "\n".join(proc.stderr.strip().splitlines()[-20:])
     if proc.returncode != 0:

@@ -57,6 +57,14 @@ def conductor_hosts(base: str, count: int) -> list[str]:
     return hosts
 
 
+def python_environment(python_path: tuple[str, ...] | list[str] = ()) -> dict[str, str]:
+    """Our environment with ``python_path`` first on PYTHONPATH (what Ironic's processes get)."""
+    env = dict(os.environ)
+    if python_path:
+        env["PYTHONPATH"] = os.pathsep.join([*python_path, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
 @dataclass
 class StackSpec:
     """What to run. Several conductors need PostgreSQL: SQLite allows one writer process."""
@@ -213,11 +221,7 @@ class Stack:
 
     def environment(self) -> dict[str, str]:
         """The environment of every Ironic process: ours, with ``spec.python_path`` first."""
-        env = dict(os.environ)
-        if self.spec.python_path:
-            env["PYTHONPATH"] = os.pathsep.join([*self.spec.python_path, env.get("PYTHONPATH", "")]
-                                                ).rstrip(os.pathsep)
-        return env
+        return python_environment(self.spec.python_path)
 
     def _spawn(self, name: str, command: str, files: list[Path]) -> int:
         with open(self.work / f"{name}.stderr.log", "ab") as err:

@@ -7,12 +7,14 @@ seconds``. Its "N nodes" is really the number of extra workers, so how many
 nodes were polled comes from the simulator instead.
 
 Ironic with the ``patches/`` series and ``[conductor]bulk_power_sync`` also logs,
-from the same logger, how the cycle sorted its nodes, e.g. ``Bulk power sync: 190
-nodes unchanged, 10 to the per-node path, 0 skipped, 0 failed in the bulk poll``.
-That wording is the patch's, not ours, and may change: the parser looks for the
-words (unchanged, per-node, skipped, failed) next to each number, in either
-``N word`` or ``word=N`` form, and a cycle without such a line simply has no
-counts. Counts of every such line since the previous cycle's end are summed.
+from the same logger, how the cycle sorted its nodes: ``Bulk power sync: 190 nodes
+unchanged, 10 synced one by one (8 mismatched and 2 failed in the bulk read), 0
+skipped`` (patches/0004). That wording is the patch's, not ours, and may change:
+the parser looks for the words (unchanged, one by one or per-node, mismatched,
+failed, skipped) next to each number, in either ``N word`` or ``word=N`` form,
+and a cycle without such a line simply has no counts. Counts of every such line
+since the previous cycle's end are summed. Ironic logs it before the cycle's
+``Completed`` line, which with the series also prints the real node count.
 """
 
 from __future__ import annotations
@@ -37,8 +39,11 @@ _NUMBER = re.compile(r"\d+")
 _KEY_BEFORE = re.compile(r"((?:[a-z][a-z_-]*\s?){1,3})[=:]\s*$", re.IGNORECASE)  # "unchanged=" N
 _WORDS_AFTER = re.compile(r"\s*([a-z][a-z _-]*)", re.IGNORECASE)  # N "nodes unchanged"
 # Node classes and the words that name them, tried in this order ("unchanged" holds "changed").
+# patches/0004 logs "N nodes unchanged, M synced one by one (X mismatched and Y failed in the bulk
+# read), Z skipped": mismatched and failed are among the M sent one by one.
 CLASSES = (("unchanged", ("unchanged", "no change", "same")),
-           ("per_node", ("per-node", "per node", "per_node", "pernode", "changed", "slow path")),
+           ("mismatched", ("mismatch",)),
+           ("per_node", ("one by one", "per-node", "per node", "per_node", "pernode", "changed", "slow")),
            ("skipped", ("skip",)),
            ("failed", ("fail", "error")))
 

@@ -67,13 +67,16 @@ def test_cpu_of_another_process_counts_its_reaped_children():
 
 # -- the patched Ironic's bulk-sync line (its wording is the patch's: parse it loosely) ---------
 
+# The message patches/0004 logs, in oslo.log's debug format.
 BULK = ("2026-12-02 11:02:03.120 4242 DEBUG ironic.conductor.manager [None req-1 - - - - - -] Bulk power "
-        "sync: 190 nodes unchanged, 10 to the per-node path, 3 skipped, 2 failed in the bulk poll "
-        "_sync_power_states /x/ironic/conductor/manager.py:1790")
+        "sync: 190 nodes unchanged, 10 synced one by one (8 mismatched and 2 failed in the bulk read), "
+        "3 skipped _bulk_sync_power_states /x/ironic/conductor/manager.py:1955")
 
 
 @pytest.mark.parametrize("line, counts", [
-    (BULK, {"unchanged": 190, "per_node": 10, "skipped": 3, "failed": 2}),
+    (BULK, {"unchanged": 190, "per_node": 10, "mismatched": 8, "failed": 2, "skipped": 3}),
+    ("... Bulk power sync: 190 nodes unchanged, 10 to the per-node path, 3 skipped, 2 failed in bulk",
+     {"unchanged": 190, "per_node": 10, "skipped": 3, "failed": 2}),
     ("... Bulk power sync: unchanged=7, per_node=1, skipped=0, failed=0",
      {"unchanged": 7, "per_node": 1, "skipped": 0, "failed": 0}),
     ("... bulk power sync finished: 5 unchanged; 2 changed (per node)", {"unchanged": 5, "per_node": 2}),
@@ -97,7 +100,7 @@ def test_a_cycle_carries_the_bulk_counts_logged_before_its_end(tmp_path):
         f.write(LINE + "\n")
     plain, bulk, after = watcher.poll()
     assert plain.classes is None and plain.bulk_line is None
-    assert bulk.classes == {"unchanged": 200, "per_node": 20, "skipped": 6, "failed": 4}
+    assert bulk.classes == {"unchanged": 200, "per_node": 20, "mismatched": 16, "failed": 4, "skipped": 6}
     assert "10 nodes unchanged" in bulk.bulk_line
     assert after.classes is None  # counts do not leak into the next cycle
 

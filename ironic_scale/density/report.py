@@ -19,6 +19,9 @@ from ironic_scale.density.variants import NAMES, VARIANTS
 from ironic_scale.stack.pgstats import KINDS
 
 DEFAULT_INTERVAL = 120  # Ironic's [conductor]sync_power_state_interval default
+# CPU is sampled from /proc every 0.25 s (in ticks of 10 ms): a cycle under 1 s is too short for
+# the interpolated figure to be more than a guess, so its upper bound is shown too.
+COARSE_CYCLE = 1.0
 PANELS = (("conductor_cpu_ms_per_node", "conductor CPU per node per sync cycle (ms)"),
           ("cycle_seconds", "power sync cycle time (s)"))
 SQL_PANEL = (("db_statements_per_node", "SQL statements per node per sync cycle"),)
@@ -52,6 +55,8 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         "summary": {
             "cycle_seconds": results.spread([c["runtime"] for c in cycles]),
             "conductor_cpu_ms_per_node": results.spread(per_node("conductor_cpu_seconds")),
+            # Upper bound from the samples around each cycle (for cycles under COARSE_CYCLE).
+            "conductor_cpu_ms_per_node_max": results.spread(per_node("conductor_cpu_seconds_max")),
             "sim_cpu_ms_per_node": results.spread(per_node("sim_cpu_seconds")),
             "polled_min": min((c["polled"] for c in cycles), default=None),
             # PostgreSQL only: pg_stat_database counts within each cycle, per node.
@@ -131,6 +136,15 @@ def render(doc: dict[str, Any]) -> str:
         ex = r["record"]["cycles"][0].get("missed_live_examples")
         lines += [RULE, f"{r['size']} nodes, {r['method']}: {r['missed_live']} live nodes not polled "
                   f"in a measured cycle (e.g. {ex})", RULE]
+    coarse = [r for r in doc["rows"] if r["summary"]["cycle_seconds"]
+              and r["summary"]["cycle_seconds"]["median"] < COARSE_CYCLE
+              and r["summary"].get("conductor_cpu_ms_per_node_max")]
+    if coarse:
+        bounds = ", ".join(f"{spread_text(r['summary']['conductor_cpu_ms_per_node_max'], '.3f')} ms/node "
+                           f"for {r['size']} {r['method']}" for r in coarse)
+        lines.append(f"(cycles under {COARSE_CYCLE:g} s are short next to the CPU sampling grain, 0.25 s: "
+                     "CPU/node is interpolated between samples; from the samples around each cycle it is "
+                     f"at most {bounds})")
     for r in doc["rows"]:
         if r["summary"].get("db_statements_evicted"):
             lines += [RULE, f"{r['size']} nodes, {r['method']}: PostgreSQL evicted "

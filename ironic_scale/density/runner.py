@@ -170,6 +170,11 @@ class DriverRun:
             a, b = sampler.value_at(group, c.start), sampler.value_at(group, c.end)
             if a is not None and b is not None:
                 rec[f"{group}_cpu_seconds"] = round(b - a, 3)
+        # Interpolation shares a sampling interval's CPU out evenly; a cycle much shorter than
+        # the interval gets too little of it. The samples around the cycle give an upper bound.
+        around = sampler.value_around("conductor", c.start, c.end)
+        if around is not None:
+            rec["conductor_cpu_seconds_max"] = round(around, 3)
         for counter in ("db_transactions", "db_rows_read"):  # PostgreSQL only
             a, b = sampler.value_at(counter, c.start), sampler.value_at(counter, db_end)
             if a is not None and b is not None:

@@ -165,8 +165,8 @@ def test_without_the_patch_tool_the_patched_series_is_refused_in_one_line(tmp_pa
 # -- the report: three series, SQL statements, corrections ----------------------------------
 
 def _cycle(runtime: float, cpu: float, statements: int | None = None, classes=None) -> dict:
-    c = {"runtime": runtime, "conductor_cpu_seconds": cpu, "sim_cpu_seconds": 0.1, "polled": 100,
-         "expected": 100, "missed_live": 0}
+    c = {"runtime": runtime, "conductor_cpu_seconds": cpu, "conductor_cpu_seconds_max": cpu * 2,
+         "sim_cpu_seconds": 0.1, "polled": 100, "expected": 100, "missed_live": 0}
     if statements is not None:
         c.update(db_statements=statements, db_transactions=statements // 3, db_rows_read=1000,
                  db_statements_select=statements - 10, db_statements_insert=0, db_statements_update=4,
@@ -213,6 +213,9 @@ def test_report_treats_the_patched_series_as_a_third_one(tmp_path):
     assert "change to corrective power action 7.00 (6.00-8.00) s, of which after its cycle started " \
            "0.60 (0.50-0.70) s" in text
     assert "--db postgresql" not in text
+    # Only the patched series' cycles are under a second: its CPU's upper bound is given.
+    assert "at most 3.000 (2.000-4.000) ms/node for 100 native-ipmi-patched)" in text
+    assert "for 100 native-ipmi " not in text
     assert report.plot(doc, str(tmp_path / "d.png")).startswith("plot: ")
 
 

@@ -59,7 +59,7 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
             "conductor_cpu_ms_per_node_max": results.spread(per_node("conductor_cpu_seconds_max")),
             "sim_cpu_ms_per_node": results.spread(per_node("sim_cpu_seconds")),
             "polled_min": min((c["polled"] for c in cycles), default=None),
-            # PostgreSQL only: pg_stat_database counts within each cycle, per node.
+            # PostgreSQL only: transactions (COMMIT/ROLLBACK) and rows read within each cycle, per node.
             "db_transactions_per_node": counted("db_transactions", size),
             "db_rows_read_per_node": counted("db_rows_read", size),
             # PostgreSQL only: pg_stat_statements calls in the stack's database within each cycle.
@@ -154,8 +154,9 @@ def render(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _counts_text(counts: dict[str, float]) -> str:
-    return ", ".join(f"{v:g} {k.replace('_', '-')}" for k, v in counts.items())
+def _counts_text(counts: dict[str, float], skip_zero: bool = False) -> str:
+    shown = [f"{v:g} {k.replace('_', '-')}" for k, v in counts.items() if v or not skip_zero]
+    return ", ".join(shown) or "none"
 
 
 def _out_of_band(o: dict[str, Any]) -> str:
@@ -181,7 +182,7 @@ def _extras(doc: dict[str, Any]) -> list[str]:
         if s.get("db_statements_per_cycle"):
             out.append(f"{tag}: SQL statements per cycle {spread_text(s['db_statements_per_cycle'], '.0f')}, "
                        f"per node {spread_text(s['db_statements_per_node'], '.2f')}; medians by kind: "
-                       f"{_counts_text(s['db_statements_by_kind'])}")
+                       f"{_counts_text(s['db_statements_by_kind'], skip_zero=True)}")
         if s.get("node_classes"):
             out.append(f"{tag}: bulk power sync, nodes per cycle (medians, from the conductor's log): "
                        f"{_counts_text(s['node_classes'])}")

@@ -29,14 +29,15 @@ from ironic_scale.stack.processes import Stack, StackSpec
 
 DRIVERS = NAMES  # the series: ipmi, native-ipmi, native-ipmi-patched
 WINDOW_SLACK = 0.05  # s around a cycle's [start, end] when asking the simulator what was polled
-# PostgreSQL publishes a backend's pg_stat_database counts at most once a second: they are
-# read this long after a cycle's end (so they include a little of what follows it).
+# PostgreSQL publishes a backend's pg_stat_database counts (rows read) at most once a second:
+# they are read this long after a cycle's end (so they include a little of what follows it).
 DB_STATS_DELAY = 1.5
-# pg_stat_statements counts a statement as it finishes: read from the last sample before a
-# cycle's start to the first after its end (the whole burst, plus at most a sampling interval
-# of whatever else ran on each side).
+# pg_stat_statements counts a statement as it finishes: statements (and transactions, their
+# COMMITs and ROLLBACKs) are read from the last sample before a cycle's start to the first
+# after its end (the whole burst, plus at most a sampling interval of whatever else ran on
+# each side).
 STATEMENT_COUNTERS = ("db_statements", *(f"db_statements_{k}" for k in pgstats.KINDS),
-                      "db_statements_evicted")
+                      "db_statements_evicted", "db_transactions")
 
 
 @dataclass
@@ -175,10 +176,9 @@ class DriverRun:
         around = sampler.value_around("conductor", c.start, c.end)
         if around is not None:
             rec["conductor_cpu_seconds_max"] = round(around, 3)
-        for counter in ("db_transactions", "db_rows_read"):  # PostgreSQL only
-            a, b = sampler.value_at(counter, c.start), sampler.value_at(counter, db_end)
-            if a is not None and b is not None:
-                rec[counter] = round(b - a)
+        rows = sampler.value_around("db_rows_read", c.start, db_end)  # PostgreSQL only
+        if rows is not None:
+            rec["db_rows_read"] = round(rows)
         for counter in STATEMENT_COUNTERS:  # PostgreSQL only: from the samples around the cycle
             grown = sampler.value_around(counter, c.start, c.end)
             if grown is not None:

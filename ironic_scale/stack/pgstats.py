@@ -1,19 +1,22 @@
-"""What one stack database has done so far: transactions, rows read, SQL statements.
+"""What one stack database has done so far: SQL statements, transactions, rows read.
 
 Read by the density test's sampler several times a second over one connection
 kept open (sampling must not fork ``psql``), from a database of its own
 (``postgres.stats_database``), so that these queries never count as the stack's.
 
-- Transactions and rows read come from ``pg_stat_database``; PostgreSQL publishes
-  a backend's counts at most once a second, so a window's figure is accurate to
-  about a second's worth of traffic.
 - Statements come from ``pg_stat_statements`` (summed ``calls`` of the stack
   database's ``dbid``), updated as each statement ends. They are sorted by their
-  first keyword (select, insert, update, delete; BEGIN, COMMIT and the like are
-  "other"), looked up once per statement shape by ``queryid``: reading query
-  texts every sample would make the server read its whole text file each time.
-  If PostgreSQL evicts entries (more shapes than ``pg_stat_statements.max``) a
-  window's count is too low; ``db_statements_evicted`` says when that happened.
+  first keyword (select, insert, update, delete, begin, commit, rollback; SHOW,
+  SAVEPOINT, DDL and the like are "other"), looked up once per statement shape by
+  ``queryid``: reading query texts every sample would make the server read its
+  whole text file each time. If PostgreSQL evicts entries (more shapes than
+  ``pg_stat_statements.max``) a window's count is too low; ``db_statements_evicted``
+  says when that happened.
+- Transactions are the COMMIT and ROLLBACK statements among them (SQLAlchemy never
+  runs Ironic's sessions in autocommit), for the same reason: pg_stat_database's
+  own count is published at most once a second, and by a backend gone idle up to
+  10 s later (PostgreSQL 15's idle flush), long after a sync cycle's burst.
+- Rows read (``tup_returned``) only exist in pg_stat_database, with that delay.
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-KINDS = ("select", "insert", "update", "delete", "other")
+KINDS = ("select", "insert", "update", "delete", "begin", "commit", "rollback", "other")
 _TOKENS = re.compile(r"[()]|[a-z_]+")
 
 
 def statement_kind(query: str) -> str:
-    """'select', 'insert', 'update', 'delete' or 'other', from the statement's first keyword
+    """One of KINDS, from the statement's first keyword
     outside parentheses, so a WITH query counts as its main statement (a CTE's name, AS and
     commas are passed over). Literals are no trap: pg_stat_statements shows them as $1, $2."""
     tokens = _TOKENS.findall(query.lower())
@@ -57,16 +60,16 @@ class DatabaseStats:
         self._kinds: dict[int, str] = {}  # queryid -> kind
 
     def read(self) -> dict[str, float]:
-        """Monotonic counters: ``db_transactions``, ``db_rows_read``, ``db_statements``,
-        ``db_statements_<kind>`` and ``db_statements_evicted`` (cluster-wide)."""
+        """Monotonic counters: ``db_statements``, ``db_statements_<kind>``, ``db_transactions``,
+        ``db_rows_read`` and ``db_statements_evicted`` (cluster-wide)."""
         with self._conn.cursor() as cur:
             cur.execute("SELECT pg_stat_clear_snapshot()")
-            cur.execute("SELECT oid, xact_commit + xact_rollback, tup_returned FROM pg_stat_database "
-                        "JOIN pg_database USING (datname) WHERE datname = %s", (self.name,))
+            cur.execute("SELECT oid, tup_returned FROM pg_stat_database JOIN pg_database USING (datname) "
+                        "WHERE datname = %s", (self.name,))
             row = cur.fetchone()
             if row is None:
                 raise RuntimeError(f"no database {self.name!r} in pg_stat_database")
-            dbid, xacts, rows = row
+            dbid, rows = row
             cur.execute("SELECT queryid, sum(calls)::bigint FROM pg_stat_statements(false) WHERE dbid = %s "
                         "GROUP BY queryid", (dbid,))
             calls: dict[int, int] = dict(cur.fetchall())
@@ -77,12 +80,13 @@ class DatabaseStats:
                 self._kinds.update((q, statement_kind(text or "")) for q, text in cur.fetchall())
             cur.execute("SELECT dealloc FROM pg_stat_statements_info")
             (evicted,) = cur.fetchone()
-        out = {"db_transactions": float(xacts), "db_rows_read": float(rows),
-               "db_statements": float(sum(calls.values())), "db_statements_evicted": float(evicted)}
+        out = {"db_rows_read": float(rows), "db_statements": float(sum(calls.values())),
+               "db_statements_evicted": float(evicted)}
         for kind in KINDS:
             out[f"db_statements_{kind}"] = 0.0
         for q, n in calls.items():
             out[f"db_statements_{self._kinds.get(q, 'other')}"] += n
+        out["db_transactions"] = out["db_statements_commit"] + out["db_statements_rollback"]
         return out
 
     def close(self) -> None:

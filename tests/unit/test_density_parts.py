@@ -168,9 +168,10 @@ def _cycle(runtime: float, cpu: float, statements: int | None = None, classes=No
     c = {"runtime": runtime, "conductor_cpu_seconds": cpu, "conductor_cpu_seconds_max": cpu * 2,
          "sim_cpu_seconds": 0.1, "polled": 100, "expected": 100, "missed_live": 0}
     if statements is not None:
-        c.update(db_statements=statements, db_transactions=statements // 3, db_rows_read=1000,
+        c.update(db_statements=statements, db_transactions=3, db_rows_read=1000,
                  db_statements_select=statements - 10, db_statements_insert=0, db_statements_update=4,
-                 db_statements_delete=0, db_statements_other=6, db_statements_evicted=0)
+                 db_statements_delete=0, db_statements_begin=3, db_statements_commit=3,
+                 db_statements_rollback=0, db_statements_other=0, db_statements_evicted=0)
     if classes:
         c["node_classes"] = classes
     return c
@@ -208,7 +209,8 @@ def test_report_treats_the_patched_series_as_a_third_one(tmp_path):
     text = report.render(doc)
     line = next(t for t in text.splitlines() if t.split()[:2] == ["100", "native-ipmi-patched"])
     assert " 0.300x " in line and " 35 " in line  # vs native; SQL statements per cycle
-    assert "SQL statements per cycle 35 (30-40), per node 0.35 (0.30-0.40)" in text
+    assert "SQL statements per cycle 35 (30-40), per node 0.35 (0.30-0.40); medians by kind: 25 select, " \
+           "4 update, 3 begin, 3 commit" in text
     assert "99 unchanged, 1 per-node" in text
     assert "change to corrective power action 7.00 (6.00-8.00) s, of which after its cycle started " \
            "0.60 (0.50-0.70) s" in text
@@ -237,11 +239,12 @@ def test_report_warns_when_postgresql_evicted_statement_entries():
 
 @pytest.mark.parametrize("query, kind", [
     ("SELECT 1", "select"), ("  insert into t values (1)", "insert"), ("UPDATE nodes SET x=1", "update"),
-    ("DELETE FROM t", "delete"), ("BEGIN", "other"), ("COMMIT", "other"), ("", "other"),
+    ("DELETE FROM t", "delete"), ("BEGIN", "begin"), ("COMMIT", "commit"), ("", "other"),
     ("WITH a AS (SELECT 1) SELECT * FROM a", "select"),
     ("WITH gone AS (DELETE FROM t WHERE x = $1 RETURNING x) SELECT count(*) FROM gone", "select"),
     ("with a as (select 1), b as (select 2) update t set x = (select 1)", "update"),
     ("SAVEPOINT sa_savepoint_1", "other"), ("SHOW standard_conforming_strings", "other"),
+    ("ROLLBACK", "rollback"), ("begin", "begin"), ("CREATE TABLE t (x int)", "other"),
 ])
 def test_statement_kind(query, kind):
     assert statement_kind(query) == kind

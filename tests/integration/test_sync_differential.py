@@ -67,6 +67,10 @@ def unmet_premises(trace: Trace) -> list[str]:
         enrolled = next(r.power for r in script.ROLES if r.name == role)
         if trace.bmc_power[role] != script.EXPECTED_BMC_POWER.get(role, enrolled):
             out.append(f"{role}: host power {trace.bmc_power[role]!r} at the end")
+    log = "\n".join(compare.normalise(line, trace.uuids) for line in trace.log_lines)
+    for role, (text, times) in script.EXPECTED_LOG.items():
+        if log.count(text) != times:
+            out.append(f"{role}: the conductor logged {text!r} {log.count(text)} times, expected {times}")
     # During the whole cycle after the reboot was asked for, its node was locked (EXPECTED_AT)
     # and its BMC said "off" against the database's "on": what a sync that ignored the lock
     # would have "corrected".

@@ -14,7 +14,11 @@ How each event is made, and why it is honest:
 - kill / revive: the simulator's ``dead`` knob (the BMC answers nothing, then again).
 - maintenance / clear_maintenance: Ironic's REST API, as an operator does.
 - reboot: Ironic's REST API; the BMC's ``settle`` knob makes each half take seconds.
-- password: a REST PATCH of driver_info/ipmi_password.
+- password, remove_vendor: a REST PATCH of driver_info/ipmi_password, properties/vendor.
+- failed_power_action: the BMC made dead, a REST power action that fails on it (waited
+  for over REST: last_error set, lock released), the BMC revived.
+- stale_boot_mode: an UPDATE of boot_mode/secure_boot, as another driver (e.g. redfish,
+  before the node moved to native-ipmi) leaves them; the REST API cannot write them.
 - provision_state, forget_power_state: an UPDATE of the node's row in SQLite. Reaching
   ``wait call-back`` through a real deploy needs images, a network and a ramdisk that
   calls back; the power sync reads nothing of a deploy but these columns (provision_state,
@@ -242,10 +246,32 @@ def _forget_power_state(run: Run, role: str, _: str) -> None:
     run._update_row(role, power_state=None)
 
 
+def _stale_boot_mode(run: Run, role: str, boot_mode: str) -> None:
+    run._update_row(role, boot_mode=boot_mode, secure_boot=True)
+
+
+def _remove_vendor(run: Run, role: str, _: str) -> None:
+    run._rest("PATCH", run._node(role), [{"op": "remove", "path": "/properties/vendor"}])
+
+
+def _failed_power_action(run: Run, role: str, target: str) -> None:
+    _kill(run, role, "")
+    run._rest("PUT", run._node(role) + "/states/power", {"target": target})
+    try:
+        run.client.wait_for(run._node(role), lambda n: bool(n["last_error"]) and not n["target_power_state"]
+                            and not n["reservation"], f"{role}: the failed power action to end",
+                            timeout=API_BUSY_TIMEOUT)
+    except AssertionError as e:
+        raise HarnessError(f"{run.side.name}: {e}") from None
+    _revive(run, role, "")
+
+
 APPLY: dict[str, Callable[[Run, str, str], None]] = {
     "power": _power, "kill": _kill, "revive": _revive, "maintenance": _maintenance,
     "clear_maintenance": _clear_maintenance, "reboot": _reboot, "password": _password,
     "provision_state": _provision_state, "forget_power_state": _forget_power_state,
+    "stale_boot_mode": _stale_boot_mode, "remove_vendor": _remove_vendor,
+    "failed_power_action": _failed_power_action,
 }
 
 

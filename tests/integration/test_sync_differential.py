@@ -18,6 +18,7 @@ Ironic's messages can be compared as text. About 50 s each.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,11 +32,15 @@ from tests.integration.differential.runner import Side, Trace
 BULK = {"conductor": {"bulk_power_sync": "true"}}
 
 
+# The patched sync's own debug line (patch 0004), once per cycle.
+BULK_LINE = re.compile(r"Bulk power sync: (?P<unchanged>\d+) nodes unchanged, "
+                       r"(?P<slow>\d+) synced one by one")
+
+
 def patched_side(work: Path) -> Side:
     """The patch series applied to a copy of the installed Ironic, first on PYTHONPATH, flag on."""
-    from ironic_scale.patches.tree import patched_copy
-
-    copy = patched_copy(work / "ironic-patched")
+    tree = pytest.importorskip("ironic_scale.patches.tree", reason="needs `ironic-scale patches` (issue 10)")
+    copy = tree.patched_copy(work / "ironic-patched")
     return Side("patched", python_path=(str(copy),), options=BULK)
 
 
@@ -84,6 +89,11 @@ def unmet_premises(trace: Trace) -> list[str]:
     return out
 
 
+def bulk_cycles(trace: Trace) -> list[tuple[int, int]]:
+    """(unchanged, synced one by one) of every bulk sync cycle the conductor logged."""
+    return [(int(m["unchanged"]), int(m["slow"])) for m in map(BULK_LINE.search, trace.log_lines) if m]
+
+
 @pytest.fixture(scope="module")
 def traces(tmp_path_factory) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("differential")
@@ -96,6 +106,16 @@ def traces(tmp_path_factory) -> dict[str, Any]:
 def test_the_stock_run_meets_every_premise_of_the_script(traces):
     trace = traces["stock"]
     assert not unmet_premises(trace), "\n".join(unmet_premises(trace))
+
+
+def test_the_patched_run_settled_the_steady_nodes_in_bulk_every_cycle(traces):
+    # Without this a patched run whose bulk path never ran would pass as stock against stock.
+    steady = sum(r.name.startswith("steady-") for r in script.ROLES)
+    cycles = bulk_cycles(traces["patched"])
+    assert len(cycles) >= script.CYCLES, cycles
+    assert all(unchanged >= steady for unchanged, _ in cycles), cycles
+    assert any(slow for _, slow in cycles), "no node was ever left to the per-node sync"
+    assert not bulk_cycles(traces["stock"])
 
 
 def test_patched_sync_leaves_every_node_and_bmc_as_stock_does(traces):

@@ -22,7 +22,6 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -95,30 +94,36 @@ def bulk_cycles(trace: Trace) -> list[tuple[int, int]]:
 
 
 @pytest.fixture(scope="module")
-def traces(tmp_path_factory) -> dict[str, Any]:
-    work = tmp_path_factory.mktemp("differential")
-    patched = patched_side(work)
-    assert bulk_option_registered(patched), f"{patched.python_path} holds no Ironic with bulk_power_sync"
-    stock = runner.play(Side("stock"), work / "stock")
-    return {"stock": stock, "patched": runner.play(patched, work / "patched")}
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("differential")
 
 
-def test_the_stock_run_meets_every_premise_of_the_script(traces):
-    trace = traces["stock"]
-    assert not unmet_premises(trace), "\n".join(unmet_premises(trace))
+@pytest.fixture(scope="module")
+def stock(work) -> Trace:
+    return runner.play(Side("stock"), work / "stock")
 
 
-def test_the_patched_run_settled_the_steady_nodes_in_bulk_every_cycle(traces):
+@pytest.fixture(scope="module")
+def patched(work, stock) -> Trace:  # after stock: the runs share addresses, so never overlap
+    side = patched_side(work)
+    assert bulk_option_registered(side), f"{side.python_path} holds no Ironic with bulk_power_sync"
+    return runner.play(side, work / "patched")
+
+
+def test_the_stock_run_meets_every_premise_of_the_script(stock):
+    assert not unmet_premises(stock), "\n".join(unmet_premises(stock))
+    assert not bulk_cycles(stock)
+
+
+def test_the_patched_run_settled_the_steady_nodes_in_bulk_every_cycle(patched):
     # Without this a patched run whose bulk path never ran would pass as stock against stock.
     steady = sum(r.name.startswith("steady-") for r in script.ROLES)
-    cycles = bulk_cycles(traces["patched"])
+    cycles = bulk_cycles(patched)
     assert len(cycles) >= script.CYCLES, cycles
     assert all(unchanged >= steady for unchanged, _ in cycles), cycles
     assert any(slow for _, slow in cycles), "no node was ever left to the per-node sync"
-    assert not bulk_cycles(traces["stock"])
 
 
-def test_patched_sync_leaves_every_node_and_bmc_as_stock_does(traces):
-    stock, patched = traces["stock"], traces["patched"]
+def test_patched_sync_leaves_every_node_and_bmc_as_stock_does(stock, patched):
     diffs = compare.differences(stock, patched)
     assert not diffs, compare.report(diffs, stock, patched)

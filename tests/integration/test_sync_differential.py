@@ -3,11 +3,12 @@
 The same simulated fleet and the same script of events (tests/integration/differential/
 script.py: out-of-band power changes, dead BMCs that come back, maintenance over REST, a
 node locked by a running reboot, nodes in deploy and inspect wait, a wrong password, an
-unknown power state) run under stock Ironic 39 and under the patch series with
-``[conductor]bulk_power_sync = true``. After every sync cycle and at the end, every node's
-power_state, target_power_state, provision_state, maintenance (and reason), fault,
-last_error and reservation must be the same in both runs, and so must the Chassis Control
-requests each simulated BMC received, in order.
+unknown power state, nodes whose matching power still leaves the sync work to do) run under
+stock Ironic 39 and under the patch series with ``[conductor]bulk_power_sync = true``.
+After every sync cycle and at the end, every node's fields (script.FIELDS: power and target
+power state, provision state, maintenance and its reason, fault, last_error, reservation,
+boot mode, secure boot, properties) must be the same in both runs, and so must the Chassis
+Control requests each simulated BMC received, in order.
 
 Both runs use the native-ipmi driver (the one whose power interface has the bulk method),
 each on a fresh simulator and a fresh all-in-one Ironic on SQLite; they run one after the

@@ -43,7 +43,7 @@ def correction(state: dict[str, Any], cycles: list[dict[str, Any]]) -> dict[str,
     the start of the cycle that was running then), each None when no control came.
     """
     changed = state.get("out_of_band_at")
-    after = [(t, a) for t, a in state.get("controls", []) if changed is not None and t >= changed]
+    after = [(t, a) for t, a in state.get("power_log", []) if changed is not None and t >= changed]
     if not after:
         return {"seconds": None, "action": None, "after_cycle_start": None}
     at, action = min(after)

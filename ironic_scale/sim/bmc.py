@@ -21,6 +21,8 @@ from ironic_scale.sim.behaviour import Behaviour
 OPENED, RAKP, ACTIVE = 1, 2, 3
 # How long a half-open handshake may hold a session slot.
 HANDSHAKE_TIMEOUT = 5.0
+# Chassis Control requests kept per BMC in ``power_log`` (the newest).
+POWER_LOG_LIMIT = 256
 
 # RMCP+ status codes (IPMI v2.0 table 13-15).
 RMCP_NO_RESOURCES = 0x01
@@ -63,8 +65,8 @@ class Bmc:
     __slots__ = ("name", "username", "password", "kg", "guid", "behaviour", "counters", "rng",
                  "sessions", "next_handle", "power_on", "pending_power", "down_until",
                  "boot_flags", "boot_flags_set_at", "boot_flag_clearing", "boot_set_in_progress",
-                 "boot_info_ack", "last_boot_device", "power_actions", "sdr_reservation",
-                 "deferred", "status_reads", "controls", "out_of_band_at", "slots_peak", "active_peak")
+                 "boot_info_ack", "last_boot_device", "power_actions", "power_log", "sdr_reservation",
+                 "deferred", "status_reads", "out_of_band_at", "slots_peak", "active_peak")
 
     def __init__(self, name: str, username: str, password: str, behaviour: Behaviour,
                  counters: Counter, rng: random.Random, power_on: bool = False,
@@ -89,15 +91,17 @@ class Bmc:
         self.boot_info_ack = bytes(2)
         self.last_boot_device: int | None = None
         self.power_actions: Counter = Counter()
+        # The same Chassis Control requests in order, with wall-clock times: a test that
+        # compares two runs needs the sequence (on-then-off is not off-then-on), and the
+        # times place each action in a sync cycle. Bounded like status_reads.
+        self.power_log: list[tuple[float, str]] = []
         self.sdr_reservation = 0
         self.deferred: list[bytes] = []  # messages that follow a reply (bridged answers)
         # Wall-clock times of the latest Get Chassis Status reads, so a density test can
         # tell which hosts a sync cycle really polled (Ironic's own log line miscounts).
         self.status_reads: list[float] = []
-        # Wall-clock times of the latest accepted Chassis Control requests (and of the latest
-        # out-of-band power change), so a density test can time how long a conductor takes
-        # to correct a change made behind its back.
-        self.controls: list[tuple[float, str]] = []
+        # Wall-clock time of the latest out-of-band change, so a density test can time how
+        # long a conductor takes to correct a change made behind its back (with power_log).
         self.out_of_band_at: float | None = None
         # High-water marks of len(sessions) (half-open handshakes hold a slot too) and of
         # ACTIVE sessions; kept by the fleet after each datagram, reset by its "slots" op.
@@ -109,14 +113,17 @@ class Bmc:
         if len(reads) > 64:
             del reads[:32]
 
+    def note_power_action(self, action: str) -> None:
+        """Count one accepted Chassis Control request and log it in order."""
+        self.power_actions[action] += 1
+        self.counters["power." + action] += 1
+        log = self.power_log
+        log.append((time.time(), action))
+        if len(log) > POWER_LOG_LIMIT:
+            del log[: len(log) - POWER_LOG_LIMIT]
+
     def status_reads_between(self, since: float, until: float) -> int:
         return sum(since <= t <= until for t in self.status_reads)
-
-    def note_control(self, action: str) -> None:
-        controls = self.controls
-        controls.append((time.time(), action))
-        if len(controls) > 64:
-            del controls[:32]
 
     def power_out_of_band(self, on: bool) -> None:
         """Someone at the machine pressed the button: no settle time, nothing pending."""

@@ -85,9 +85,9 @@ class SimControl:
         return self.request("reboot", addresses=addresses, downtime=downtime)["changed"]
 
     def state(self, address: str) -> dict[str, Any]:
-        """One BMC: ``power``, boot flags, ``sessions``, ``power_actions`` (counts), and
-        wall-clock times: ``out_of_band_at`` (latest ``power`` op, or None) and ``controls``
-        (``[time, action]`` of the latest accepted Chassis Control requests, oldest first)."""
+        """One BMC: ``power``, boot flags, ``sessions``, ``power_actions`` (counts), ``power_log``
+        (``[time, action]`` of its accepted Chassis Control requests, oldest first) and
+        ``out_of_band_at`` (time of the latest ``power`` op, or None); times are wall-clock."""
         return self.request("state", address=address)["state"]
 
     def stop(self) -> dict[str, Any]:

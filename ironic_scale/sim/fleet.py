@@ -243,9 +243,9 @@ class Fleet:
                 "last_boot_device": bmc.last_boot_device,
                 "sessions": len(bmc.sessions),
                 "power_actions": dict(bmc.power_actions),
-                # Wall-clock times: the latest out-of-band change, the latest Chassis Controls.
-                "out_of_band_at": bmc.out_of_band_at,
-                "controls": [[t, action] for t, action in bmc.controls],
+                "power_log": [[round(t, 3), action] for t, action in bmc.power_log],
+                # Wall-clock time of the latest out-of-band change (the ``power`` op), or None.
+                "out_of_band_at": None if bmc.out_of_band_at is None else round(bmc.out_of_band_at, 3),
                 "behaviour": bmc.behaviour.describe(),
             }}
         if op == "status_reads":

@@ -109,14 +109,14 @@ def test_a_cycle_carries_the_bulk_counts_logged_before_its_end(tmp_path):
 
 def test_correction_is_the_first_power_action_after_the_change():
     cycles = [{"start": 100.0, "end": 104.0}, {"start": 110.0, "end": 113.5}]
-    state = {"out_of_band_at": 105.0, "controls": [[101.0, "off"], [111.25, "on"], [112.0, "off"]]}
+    state = {"out_of_band_at": 105.0, "power_log": [[101.0, "off"], [111.25, "on"], [112.0, "off"]]}
     assert correction(state, cycles) == {"seconds": 6.25, "action": "on", "after_cycle_start": 1.25}
     # A control that arrived outside every known cycle is timed, but has no cycle start.
-    assert correction({"out_of_band_at": 105.0, "controls": [[108.0, "on"]]}, cycles)["after_cycle_start"] \
+    assert correction({"out_of_band_at": 105.0, "power_log": [[108.0, "on"]]}, cycles)["after_cycle_start"] \
         is None
     none = {"seconds": None, "action": None, "after_cycle_start": None}
-    assert correction({"out_of_band_at": 105.0, "controls": [[101.0, "off"]]}, cycles) == none
-    assert correction({"out_of_band_at": None, "controls": [[101.0, "off"]]}, cycles) == none
+    assert correction({"out_of_band_at": 105.0, "power_log": [[101.0, "off"]]}, cycles) == none
+    assert correction({"out_of_band_at": None, "power_log": [[101.0, "off"]]}, cycles) == none
 
 
 # -- series ---------------------------------------------------------------------------------

@@ -117,8 +117,8 @@ class _Parser:
         self.origin = origin
         self.i = 0
 
-    def error(self, message: str) -> SeriesError:
-        return SeriesError(f"{self.origin}: line {self.i + 1}: {message}")
+    def error(self, message: str, at: int | None = None) -> SeriesError:
+        return SeriesError(f"{self.origin}: line {(self.i if at is None else at) + 1}: {message}")
 
     def peek(self) -> bytes | None:
         return self.lines[self.i] if self.i < len(self.lines) else None
@@ -141,7 +141,7 @@ class _Parser:
         return out
 
     def file(self) -> FileDiff:
-        path = self.git_path(self.lines[self.i][len(b"diff --git "):])
+        start, paths = self.i, self.lines[self.i][len(b"diff --git "):]
         self.i += 1
         pre = post = None
         mode = None
@@ -150,16 +150,18 @@ class _Parser:
                 break
             for prefix, why in _REFUSED.items():
                 if line.startswith(prefix):
-                    raise self.error(f"{path}: {why}")
+                    raise self.error(f"{_show(paths)}: {why}")
             if m := _INDEX.match(line):
                 if len(m[1]) != 40 or len(m[2]) != 40:
-                    raise self.error(f"{path}: abbreviated blob ids (make the series with --full-index)")
+                    raise self.error(f"{_show(paths)}: abbreviated blob ids (make the series with "
+                                     "--full-index)")
                 pre, post = m[1].decode(), m[2].decode()
-            elif m := _MODE.match(line):
+            elif m := _MODE.match(line):  # new or deleted file; any other mode change is refused
                 mode = int(m[1], 8) & 0o777
             else:
-                raise self.error(f"{path}: unknown header line {_show(line)}")
+                raise self.error(f"{_show(paths)}: unknown header line {_show(line)}")
             self.i += 1
+        path = self.git_path(paths, start)  # after the headers: they name renames and copies better
         if pre is None or post is None:
             raise self.error(f"{path}: no 'index' line (make the series with git format-patch --full-index)")
         hunks: list[Hunk] = []
@@ -178,7 +180,7 @@ class _Parser:
         return FileDiff(path=path, pre=pre, post=post, mode=mode if pre == ABSENT else None,
                         hunks=tuple(hunks))
 
-    def git_path(self, rest: bytes) -> str:
+    def git_path(self, rest: bytes, at: int) -> str:
         """The path from ``a/P b/P`` (either side may be C-quoted, as git does for odd names)."""
         rest = rest.rstrip(b"\n")
         if rest.startswith(b'"'):
@@ -190,8 +192,11 @@ class _Parser:
         a_path, b_path = _unquote(a), _unquote(b)
         if not a_path.startswith("a/") or not b_path.startswith("b/") or a_path[2:] != b_path[2:]:
             raise self.error(f"cannot read the paths of {_show(b'diff --git ' + rest)} "
-                             "(renames are not supported)")
-        return _safe_path(a_path[2:], self)
+                             "(renames are not supported)", at)
+        path = a_path[2:]
+        if path.startswith("/") or any(p in ("", ".", "..") for p in path.split("/")):
+            raise self.error(f"unsafe path {path!r}", at)
+        return path
 
     def side(self, raw: bytes, prefix: bytes, blob: str, path: str) -> None:
         name = raw.rstrip(b"\n").split(b"\t")[0]
@@ -256,13 +261,6 @@ def _unquote(name: bytes) -> str:
     if name.startswith(b'"') and name.endswith(b'"') and len(name) >= 2:
         name = codecs.escape_decode(name[1:-1])[0]
     return name.decode("utf-8", "surrogateescape")
-
-
-def _safe_path(path: str, parser: _Parser) -> str:
-    parts = path.split("/")
-    if path.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise parser.error(f"unsafe path {path!r}")
-    return path
 
 
 def _show(line: bytes) -> str:

@@ -13,7 +13,7 @@ from ironic_scale.patches.checksum import ABSENT, blob_sha1
 from ironic_scale.patches.diff import HunkMismatch, apply_hunks, parse_diffs, split_lines
 from ironic_scale.patches.errors import SeriesError
 from ironic_scale.patches.series import load_series
-from tests.unit.patches import maker
+from tests import patch_series as maker
 
 
 @pytest.fixture(scope="module")

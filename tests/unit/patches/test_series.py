@@ -9,7 +9,7 @@ import pytest
 
 from ironic_scale.patches.errors import SeriesError
 from ironic_scale.patches.series import load_series, subject_of
-from tests.unit.patches import maker
+from tests import patch_series as maker
 
 
 @pytest.fixture

@@ -24,8 +24,8 @@ from ironic_scale.patches.errors import (
     RevertRefused,
 )
 from ironic_scale.patches.series import load_series
-from tests.unit.patches import maker
-from tests.unit.patches.conftest import copy_site
+from tests import patch_series as maker
+from tests.patch_fixtures import copy_site
 
 TOUCHED = ["ironic/conf/conductor.py", "ironic/conductor/manager.py", "ironic/drivers/base.py",
            "ironic/tests/unit/conductor/test_bulk_power_sync.py", "ironic/tests/unit/scale_extra/__init__.py",

@@ -1,4 +1,4 @@
-"""Fixtures: real series made with git, and real copies of the installed Ironic to patch."""
+"""Patch-series fixtures: real series made with git, and real copies of the installed Ironic to patch."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ironic_scale.patches.series import Series, load_series
-from tests.unit.patches import maker
+from tests import patch_series as maker
 
 
 def copy_site(dest: Path, site: Path = maker.SITE) -> Path:

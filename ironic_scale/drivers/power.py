@@ -16,7 +16,7 @@ from ironic.conf import CONF
 from ironic.drivers import base
 from ironic.drivers import utils as driver_utils
 
-from ironic_scale.drivers import common
+from ironic_scale.drivers import bulk_power, common
 from ironic_scale.ipmi import commands
 
 METRICS = metrics_utils.get_metrics_logger(__name__)
@@ -88,9 +88,24 @@ class NativeIPMIPower(base.PowerInterface):
     def get_power_state(self, task: Any) -> str:
         """POWER_ON or POWER_OFF.
 
+        Under a shared lock, a node whose BMC just failed in the bulk read of
+        this sync cycle gets that failure again without a second wait.
         :raises: IPMIFailure when the BMC does not answer or refuses.
         """
+        failure = bulk_power.kept_failure(task)
+        if failure is not None:
+            raise failure
         return power_state(task)
+
+    @METRICS.timer("NativeIPMIPower.get_power_states_bulk")
+    def get_power_states_bulk(self, context: Any, nodes: list[Any]) -> dict[str, str | Exception]:
+        """The power state (or the error) of every node, read together.
+
+        Called by Ironic's power sync with ``[conductor]bulk_power_sync``
+        (the project's patch series); ``nodes`` are read-only records, not
+        Node objects, with at least ``uuid`` and ``driver_info``.
+        """
+        return bulk_power.read_power_states(nodes)
 
     @METRICS.timer("NativeIPMIPower.set_power_state")
     @task_manager.require_exclusive_lock

@@ -361,3 +361,18 @@ def test_patched_copy_refuses_a_used_destination_and_a_tree_that_does_not_fit(tm
     with pytest.raises(DoesNotFit, match="changed by someone else"):
         tree.patched_copy(dest2, odd, series=series)
     assert not dest2.exists() or list(dest2.iterdir()) == []
+
+
+def test_the_shipped_series_applies_and_reverts_exactly(site):
+    """The real series (patches/ at the top of the repository) on a copy of the installed Ironic."""
+    series = load_series(tree.default_series_dir())
+    paths = [p.path for p in series.installed_plans()]
+    stock = {p: (site / p).read_bytes() if (site / p).exists() else None for p in paths}
+    before = listing(site)
+    assert tree.inspect(site, series).verdict == tree.CLEAN
+    assert tree.apply(site, series) is True
+    assert tree.inspect(site, series).verdict == tree.APPLIED
+    assert all(file_sha1(site / p.path) == p.patched for p in series.installed_plans())
+    assert tree.revert(site) is True
+    assert {p: (site / p).read_bytes() if (site / p).exists() else None for p in paths} == stock
+    assert listing(site) == before

@@ -38,8 +38,10 @@ OPTS = [
                       "logged out, to give back the BMC's session slot (BMCs have only 4-15). "
                       "Should be longer than [conductor]sync_power_state_interval, or every "
                       "power sync logs in again."),
-    cfg.IntOpt("pool_size", default=64, min=1,
-               help="Threads of the bulk power poller that reads many BMCs at once."),
+    cfg.IntOpt("pool_size", default=8, min=1,
+               help="Threads of the bulk power poller that reads many BMCs at once (Ironic's "
+                    "power sync with [conductor]bulk_power_sync, from the ironic-scale patch "
+                    "series). Each keeps 64 requests in flight."),
     cfg.FloatOpt("min_command_interval", default=0.0, min=0.0,
                  help="Minimum seconds between the starts of two commands to the same BMC, for "
                       "BMCs that fail when commands arrive back to back. 0 sends as soon as the "

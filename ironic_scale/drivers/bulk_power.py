@@ -34,10 +34,7 @@ LOG = logging.getLogger(__name__)
 
 FAILURE_TTL = 600.0  # s; a sync cycle that still runs after this reads the BMC again
 
-# Poller shape: threads x requests in flight per thread. The figures
-# PowerPoller's defaults were measured with in ``ironic-scale bench``.
-POLLER_THREADS = 8
-POLLER_WINDOW = 64
+POLLER_WINDOW = 64  # requests in flight per poller thread ([native_ipmi]pool_size threads)
 
 
 class _KeptFailures:
@@ -70,7 +67,8 @@ def _get_poller() -> PowerPoller:
     global _poller
     with _poller_lock:
         if _poller is None or _poller[0] != os.getpid():
-            _poller = (os.getpid(), PowerPoller(common.engine(), POLLER_THREADS, POLLER_WINDOW))
+            _poller = (os.getpid(), PowerPoller(common.engine(), CONF.native_ipmi.pool_size,
+                                                POLLER_WINDOW))
         return _poller[1]
 
 

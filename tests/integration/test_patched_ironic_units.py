@@ -7,11 +7,14 @@ series adds; with it forced on, the classes where the flag stays meaningful
 SyncPowerStates and ParallelPowerSync classes pin the stock seams, so they run with the flag off
 only. Each run is pytest in a subprocess, in a temp directory with its own empty pytest.ini
 (this repository's pytest configuration must not apply) and PYTHONPATH set to the copy; outcomes
-are counted per class from pytest's JUnit XML, so a class that silently ran no test fails here.
+are counted per class from pytest's JUnit XML and must equal the test methods each class declares
+in the copy (read with ast), so a class that silently ran no test fails here; stock classes must
+keep at least the tests they have in 39.0.0.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -20,6 +23,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -31,10 +35,12 @@ PLUGINS = Path(__file__).parent / "ironic_plugins"
 MANAGER = "ironic.tests.unit.conductor.test_manager"
 UTILS = "ironic.tests.unit.conductor.test_utils"
 
-STOCK_MANAGER = {  # 39.0.0 counts; ParallelPowerSync gains one test from patch 0001
+# Stock classes with their test counts in Ironic 39.0.0: the patched copy may add tests to them
+# (patch 0001 adds one to ParallelPowerSync), never lose one.
+STOCK_MANAGER = {
     f"{MANAGER}.ManagerDoSyncPowerStateTestCase": 29,
     f"{MANAGER}.ManagerSyncPowerStatesTestCase": 11,
-    f"{MANAGER}.ParallelPowerSyncTestCase": 6,
+    f"{MANAGER}.ParallelPowerSyncTestCase": 5,
     f"{MANAGER}.ManagerPowerRecoveryTestCase": 8,
 }
 STOCK_UTILS = {
@@ -44,11 +50,11 @@ STOCK_UTILS = {
     f"{UTILS}.NodePowerActionTestCase": 33,
     f"{UTILS}.NodeHistoryRecordTestCase": 13,
 }
-SERIES_CLASSES = {  # the test classes the series adds (checked against the series itself)
-    f"{MANAGER}.PowerSyncExcludedTestCase": 8,
-    f"{MANAGER}.ManagerBulkSyncPowerStatesTestCase": 34,
-    "ironic.tests.unit.drivers.test_base.TestPowerInterface": 1,
-}
+SERIES_CLASSES = [  # the test classes the series adds (checked against the series itself)
+    f"{MANAGER}.PowerSyncExcludedTestCase",
+    f"{MANAGER}.ManagerBulkSyncPowerStatesTestCase",
+    "ironic.tests.unit.drivers.test_base.TestPowerInterface",
+]
 CHECK = {"BulkPowerSyncIsOnTestCase": 1}  # bulk_on_check.py
 _CLASS = re.compile(rb"class (\w+)\(")
 
@@ -65,6 +71,24 @@ def classes_added_by_the_series() -> set[str]:
                 added = set(hunk.new) - set(hunk.old)
                 found |= {f"{module}.{m[1].decode()}" for line in added if (m := _CLASS.match(line))}
     return found
+
+
+def declared_tests(site: Path, dotted: str) -> int:
+    """How many test methods the class defines in the copy's source (read with ast, not pytest)."""
+    module, name = dotted.rsplit(".", 1)
+    source = site / (module.replace(".", "/") + ".py")
+    for node in ast.parse(source.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            return sum(1 for f in node.body if isinstance(f, ast.FunctionDef) and f.name.startswith("test"))
+    raise AssertionError(f"no class {name} in {source}")
+
+
+def expected(site: Path, stock: dict[str, int], added: Sequence[str] = ()) -> dict[str, int]:
+    """Every test each class declares must run and pass; stock classes keep at least 39.0.0's tests."""
+    counts = {c: declared_tests(site, c) for c in [*stock, *added]}
+    assert all(counts[c] >= n for c, n in stock.items()), counts
+    assert all(counts[c] > 0 for c in added), counts
+    return counts
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +143,7 @@ def test_the_series_adds_exactly_the_classes_run_here():
 
 
 def test_stock_and_new_classes_pass_on_the_patched_copy_with_the_flag_off(patched, tmp_path):
-    classes = {**STOCK_MANAGER, **STOCK_UTILS, **SERIES_CLASSES}
+    classes = expected(patched, {**STOCK_MANAGER, **STOCK_UTILS}, SERIES_CLASSES)
     proc, outcomes, seconds = run_ironic_tests(patched, tmp_path / "run", node_ids(classes), [])
     print(f"Ironic units, bulk_power_sync off: {sum(classes.values())} tests in {seconds:.1f} s")
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
@@ -128,7 +152,7 @@ def test_stock_and_new_classes_pass_on_the_patched_copy_with_the_flag_off(patche
 
 
 def test_meaningful_classes_pass_with_bulk_power_sync_forced_on(patched, tmp_path):
-    classes = {f"{MANAGER}.ManagerDoSyncPowerStateTestCase": 29, **STOCK_UTILS}
+    classes = expected(patched, {f"{MANAGER}.ManagerDoSyncPowerStateTestCase": 29, **STOCK_UTILS})
     proc, outcomes, seconds = run_ironic_tests(patched, tmp_path / "run", node_ids(classes),
                                                ["ironic_scale_bulk_on"], files=("bulk_on_check.py",))
     print(f"Ironic units, bulk_power_sync on: {sum(classes.values()) + 1} tests in {seconds:.1f} s")

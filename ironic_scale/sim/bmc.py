@@ -21,6 +21,8 @@ from ironic_scale.sim.behaviour import Behaviour
 OPENED, RAKP, ACTIVE = 1, 2, 3
 # How long a half-open handshake may hold a session slot.
 HANDSHAKE_TIMEOUT = 5.0
+# Chassis Control requests kept per BMC in ``power_log`` (the newest).
+POWER_LOG_LIMIT = 256
 
 # RMCP+ status codes (IPMI v2.0 table 13-15).
 RMCP_NO_RESOURCES = 0x01
@@ -63,7 +65,7 @@ class Bmc:
     __slots__ = ("name", "username", "password", "kg", "guid", "behaviour", "counters", "rng",
                  "sessions", "next_handle", "power_on", "pending_power", "down_until",
                  "boot_flags", "boot_flags_set_at", "boot_flag_clearing", "boot_set_in_progress",
-                 "boot_info_ack", "last_boot_device", "power_actions", "sdr_reservation",
+                 "boot_info_ack", "last_boot_device", "power_actions", "power_log", "sdr_reservation",
                  "deferred", "status_reads", "slots_peak", "active_peak")
 
     def __init__(self, name: str, username: str, password: str, behaviour: Behaviour,
@@ -89,6 +91,10 @@ class Bmc:
         self.boot_info_ack = bytes(2)
         self.last_boot_device: int | None = None
         self.power_actions: Counter = Counter()
+        # The same Chassis Control requests in order, with wall-clock times: a test that
+        # compares two runs needs the sequence (on-then-off is not off-then-on), and the
+        # times place each action in a sync cycle. Bounded like status_reads.
+        self.power_log: list[tuple[float, str]] = []
         self.sdr_reservation = 0
         self.deferred: list[bytes] = []  # messages that follow a reply (bridged answers)
         # Wall-clock times of the latest Get Chassis Status reads, so a density test can
@@ -103,6 +109,15 @@ class Bmc:
         reads.append(time.time())
         if len(reads) > 64:
             del reads[:32]
+
+    def note_power_action(self, action: str) -> None:
+        """Count one accepted Chassis Control request and log it in order."""
+        self.power_actions[action] += 1
+        self.counters["power." + action] += 1
+        log = self.power_log
+        log.append((time.time(), action))
+        if len(log) > POWER_LOG_LIMIT:
+            del log[: len(log) - POWER_LOG_LIMIT]
 
     def status_reads_between(self, since: float, until: float) -> int:
         return sum(since <= t <= until for t in self.status_reads)

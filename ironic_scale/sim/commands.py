@@ -184,8 +184,7 @@ def chassis_control(bmc, session, data, now):
     powered = bmc.is_powered(now)
     if action in ("cycle", "reset", "diag") and not powered:
         return wire.CC_NOT_IN_PRESENT_STATE, b""
-    bmc.power_actions[action] += 1
-    bmc.counters["power." + action] += 1
+    bmc.note_power_action(action)
     if action in ("on", "off"):
         bmc.power_action(action == "on", now)
     elif action in ("cycle", "reset"):

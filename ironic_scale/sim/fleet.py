@@ -244,6 +244,7 @@ class Fleet:
                 "last_boot_device": bmc.last_boot_device,
                 "sessions": len(bmc.sessions),
                 "power_actions": dict(bmc.power_actions),
+                "power_log": [[round(t, 3), action] for t, action in bmc.power_log],
                 "behaviour": bmc.behaviour.describe(),
             }}
         if op == "status_reads":

@@ -33,8 +33,12 @@ def test_ipmitool_power_cycle_of_states(fleet, suite):
     assert status(ep, suite=suite) == "Chassis Power is on"
     assert ipmitool(ep, "chassis", "power", "off", suite=suite).returncode == 0
     assert status(ep, suite=suite) == "Chassis Power is off"
-    actions = fleet.control.state(ep.key)["power_actions"]
-    assert actions == {"on": 1, "cycle": 1, "off": 1}
+    state = fleet.control.state(ep.key)
+    assert state["power_actions"] == {"on": 1, "cycle": 1, "off": 1}
+    # The refused cycle is not logged; the accepted ones are, in order, with times.
+    assert [action for _, action in state["power_log"]] == ["on", "cycle", "off"]
+    times = [t for t, _ in state["power_log"]]
+    assert times == sorted(times) and time.time() - 60 < times[0] <= time.time()
 
 
 def test_ipmitool_boot_device_round_trip(fleet):

@@ -9,9 +9,9 @@ from collections import Counter
 import pytest
 
 from ironic_scale.rmcp import wire
-from ironic_scale.sim import inventory
+from ironic_scale.sim import commands, inventory
 from ironic_scale.sim.behaviour import Behaviour, Latency, parse_duration
-from ironic_scale.sim.bmc import Bmc
+from ironic_scale.sim.bmc import POWER_LOG_LIMIT, Bmc
 from ironic_scale.sim.supervisor import FleetPlan
 
 PEER = ("127.0.0.1", 40000)
@@ -114,6 +114,18 @@ def test_settle_delays_power_changes():
     bmc.power_action(True, now=10.0)
     assert not bmc.is_powered(11.0)
     assert bmc.is_powered(12.0)
+
+
+def test_power_log_keeps_accepted_chassis_controls_in_order_and_bounded():
+    bmc = make_bmc()
+    for data in (b"\x01", b"\x02", b"\x00", b"\x03", b"\x09"):  # on, cycle, off, reset (refused), bad
+        commands.chassis_control(bmc, None, data, 0.0)
+    assert [a for _, a in bmc.power_log] == ["on", "cycle", "off"]
+    assert bmc.power_actions == Counter({"on": 1, "cycle": 1, "off": 1})
+    for _ in range(POWER_LOG_LIMIT):
+        commands.chassis_control(bmc, None, b"\x01", 0.0)
+    assert len(bmc.power_log) == POWER_LOG_LIMIT
+    assert bmc.power_log[0][1] == "on" and bmc.power_actions["on"] == POWER_LOG_LIMIT + 1
 
 
 def test_bmc_reboot_clears_sessions_and_goes_silent():

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the real IPMI tools the tests and benchmarks compare against:
 # ipmitool, FreeIPMI (ipmipower) and OpenIPMI (ipmi_sim), plus GNU time, and PostgreSQL for
-# the multi-conductor Ironic stack. Debian/Ubuntu only.
+# the multi-conductor Ironic stack, and git for the patch-series tests (the patch tool itself
+# needs neither git nor patch). Debian/Ubuntu only.
 set -euo pipefail
 missing=()
 command -v ipmitool >/dev/null || missing+=(ipmitool)
@@ -9,6 +10,8 @@ command -v ipmipower >/dev/null || missing+=(freeipmi-tools)
 command -v ipmi_sim >/dev/null || missing+=(openipmi)
 [ -x /usr/bin/time ] || missing+=(time)  # GNU time: peak RSS of forked tools in the bench
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)  # several conductors (tests/integration)
+command -v git >/dev/null || missing+=(git)  # the patch tests make series with git format-patch
+command -v setpriv >/dev/null || missing+=(util-linux)  # the read-only-tree test runs as nobody
 [ ${#missing[@]} -eq 0 ] && exit 0
 as_root=()
 if [ "$(id -u)" -ne 0 ]; then

@@ -9,6 +9,9 @@ import pytest
 from ironic_scale.ipmi.engine import Engine, EngineConfig
 from ironic_scale.sim.launcher import FleetFailed, RunningFleet, start_fleet
 
+# Patch-series fixtures (made series, copies of the installed Ironic) for unit and functional tests.
+pytest_plugins = ["tests.patch_fixtures"]
+
 
 def _fresh_base() -> str:
     # Each fleet gets its own 127.X.0.0/16 so fleets of parallel test runs,

@@ -328,7 +328,8 @@ class NativeInterface(_InProcess):
         from ironic_scale.drivers.power import NativeIPMIPower
 
         self.power = NativeIPMIPower()
-        self.tasks = {ep.key: SimpleNamespace(node=SimpleNamespace(
+        # shared=True: the power sync reads under a shared lock (get_power_state looks at it).
+        self.tasks = {ep.key: SimpleNamespace(shared=True, node=SimpleNamespace(
             uuid=f"bench-{ep.key}", driver_internal_info={}, driver_info={
                 "ipmi_address": ep.address, "ipmi_port": ep.port,
                 "ipmi_username": ep.username, "ipmi_password": ep.password}))

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ironic_scale.patches.checksum import ABSENT, blob_sha1
 from ironic_scale.patches.errors import PatchesError
+from ironic_scale.patches.writer import fsync_dir
 
 NAME = ".ironic-scale-patches"
 FORMAT = 1
@@ -97,11 +98,11 @@ def save(site: Path, record: Record, stock: dict[str, bytes], series_dir: Path,
         if not body["applied_at"]:
             body["applied_at"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         _write(tmp / "state.json", json.dumps(body, indent=1).encode() + b"\n")
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         if final.exists():
             remove(site)
         os.rename(tmp, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -142,11 +143,3 @@ def _write(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -61,7 +61,7 @@ class Transaction:
                     c.tmp = None
                 c.done = True
             for d in {c.path.parent for c in self._changes if c.path.parent.exists()}:
-                _fsync_dir(d)
+                fsync_dir(d)
         except BaseException:
             self._rollback()
             raise
@@ -118,7 +118,8 @@ def _unlink_quietly(path: Path) -> None:
         pass
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or unlink in ``path`` durable (the directory's own entry)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -24,13 +24,10 @@ from typing import Any
 
 from ironic.common import exception, states
 from ironic.conf import CONF
-from oslo_log import log as logging
 
 from ironic_scale.drivers import common
 from ironic_scale.ipmi import errors
 from ironic_scale.ipmi.poller import PowerPoller
-
-LOG = logging.getLogger(__name__)
 
 FAILURE_TTL = 600.0  # s; a sync cycle that still runs after this reads the BMC again
 
@@ -93,11 +90,7 @@ def read_power_states(nodes: Iterable[Any]) -> dict[str, str | Exception]:
     failures: dict[str, Exception] = {}
     for node, cred, answer in zip(polled, creds, answers, strict=True):
         if isinstance(answer, errors.IPMIError):
-            reason = str(answer) or type(answer).__name__
-            LOG.warning("IPMI power status failed for node %(node)s (BMC %(bmc)s): %(error)s",
-                        {"node": node.uuid, "bmc": cred.target, "error": reason})
-            failures[node.uuid] = exception.IPMIFailure(
-                cmd=f"power status for node {node.uuid}: {reason}")
+            failures[node.uuid] = common.ipmi_failure(node, cred, "power status", answer)
             results[node.uuid] = failures[node.uuid]
         else:
             results[node.uuid] = states.POWER_ON if answer else states.POWER_OFF

@@ -102,7 +102,12 @@ def run(node: Any, what: str, command: Callable[..., T], *args: Any) -> T:
     try:
         return command(engine(), creds, *args, CONF.native_ipmi.command_timeout)
     except (errors.IPMIError, TimeoutError) as e:
-        reason = str(e) or type(e).__name__
-        LOG.warning("IPMI %(what)s failed for node %(node)s (BMC %(bmc)s): %(error)s",
-                    {"what": what, "node": node.uuid, "bmc": creds.target, "error": reason})
-        raise exception.IPMIFailure(cmd=f"{what} for node {node.uuid}: {reason}") from e
+        raise ipmi_failure(node, creds, what, e) from e
+
+
+def ipmi_failure(node: Any, creds: BmcCredentials, what: str, error: Exception) -> exception.IPMIFailure:
+    """Log an IPMI failure for ``node`` and return it as Ironic's IPMIFailure (no secret in it)."""
+    reason = str(error) or type(error).__name__
+    LOG.warning("IPMI %(what)s failed for node %(node)s (BMC %(bmc)s): %(error)s",
+                {"what": what, "node": node.uuid, "bmc": creds.target, "error": reason})
+    return exception.IPMIFailure(cmd=f"{what} for node {node.uuid}: {reason}")

@@ -1,6 +1,7 @@
 """`--config-file` parses into Ironic's global CONF, as a service would: drop the files after each test."""
 
 import pytest
+from oslo_config import cfg
 
 
 @pytest.fixture(autouse=True)
@@ -8,5 +9,9 @@ def _forget_parsed_config_files():
     yield
     from ironic.conf import CONF
 
-    if CONF.config_file:
-        CONF([], project="ironic", default_config_files=[], default_config_dirs=[])
+    try:
+        parsed = CONF.config_file
+    except cfg.NoSuchOptError:  # never parsed, or reset by an Ironic TestCase's config fixture
+        return
+    if parsed:
+        CONF.clear()

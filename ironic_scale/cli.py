@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ironic_scale.bench.cli import add_bench
     from ironic_scale.density.cli import add_density
     from ironic_scale.patches.cli import add_patches
+    from ironic_scale.sharding.conductors_cli import add_conductors
     from ironic_scale.sharding.ring_cli import add_ring
     from ironic_scale.stack.cli import add_stack
 
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_density(sub)
     add_patches(sub)
     add_ring(sub)
+    add_conductors(sub)
     return parser
 
 

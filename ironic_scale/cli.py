@@ -8,10 +8,15 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Sequence
 
 from ironic_scale import argtypes, signals
 from ironic_scale.sim.behaviour import Behaviour, Latency
+
+# futurist warns on import whenever eventlet is installed (Ironic still pulls it in), which
+# Ironic no longer uses: the warning says nothing to an operator and buries our one-line errors.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 
 def _add_sim_run(sub: argparse._SubParsersAction) -> None:

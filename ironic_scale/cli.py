@@ -131,12 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     from ironic_scale.bench.cli import add_bench
     from ironic_scale.density.cli import add_density
     from ironic_scale.patches.cli import add_patches
+    from ironic_scale.sharding.check_cli import add_check
     from ironic_scale.stack.cli import add_stack
 
     add_bench(sub)
     add_stack(sub)
     add_density(sub)
     add_patches(sub)
+    add_check(sub)
     return parser
 
 

@@ -154,12 +154,14 @@ def db_connection_budget(fleet: Fleet) -> list[Result]:
 
 
 def worker_pool(fleet: Fleet) -> list[Result]:
-    """FAIL when a conductor would refuse to start: minimum workers >= the normal pool.
+    """FAIL when a conductor would refuse to start because of its thread pool sizes.
 
-    The same arithmetic as BaseConductorManager._init_executors (base_manager.py:137-173):
+    The same arithmetic as BaseConductorManager._init_executors (base_manager.py:137-184):
     reserved = int(workers_pool_size * reserved_workers_pool_percentage / 100),
     min = int(sync_power_state_workers + 2 * periodic_max_workers + 2), and it raises
-    IncorrectConfiguration when min >= workers_pool_size - reserved.
+    IncorrectConfiguration when min >= workers_pool_size - reserved. A reserved pool of
+    exactly one thread fails too: futurist's DynamicThreadPoolExecutor keeps min_workers=1
+    and raises ValueError unless min_workers < max_workers (futurist 3.5 _futures.py:343-344).
     """
     out = []
     for c in fleet.conductors:
@@ -168,11 +170,17 @@ def worker_pool(fleet: Fleet) -> list[Result]:
         reserved = int(total * cc.reserved_workers_pool_percentage / 100)
         remaining = total - reserved
         min_workers = int(cc.sync_power_state_workers + (2 * cc.periodic_max_workers) + 2)
+        pool = (f"workers_pool_size {total} - {reserved} reserved ({cc.reserved_workers_pool_percentage}%) "
+                f"= {remaining}")
         if min_workers >= remaining:
             out.append(fail(
                 f"{c.label} will not start (IncorrectConfiguration): sync_power_state_workers "
                 f"{cc.sync_power_state_workers} + 2 x periodic_max_workers {cc.periodic_max_workers} + 2 = "
-                f"{min_workers} >= workers_pool_size {total} - {reserved} reserved "
-                f"({cc.reserved_workers_pool_percentage}%) = {remaining}"))
+                f"{min_workers} >= {pool}"))
+        elif reserved == 1:
+            out.append(fail(
+                f"{c.label} will not start (ValueError from futurist): a reserved pool of 1 thread "
+                f"({cc.reserved_workers_pool_percentage}% of workers_pool_size {total}) is below futurist's "
+                "minimum of 2; change the percentage or the pool size so the reserve is 0 or 2+"))
     return out or ok(f"every conductor's workers_pool_size leaves room above its minimum workers "
                      f"({plural(len(fleet.conductors), 'conductor')})")

@@ -7,8 +7,8 @@ types, choices, bounds and defaults are Ironic's, not copies. Each service gets
 an isolated object: loading forty configs never touches ``cfg.CONF``.
 
 A value Ironic would reject (a bad choice, a non-integer) is reported here, with
-its file, instead of later as a traceback: every option Ironic registers is read
-once after loading.
+its file, instead of later as a traceback: every registered option a file sets is
+read once after loading.
 """
 
 from __future__ import annotations
@@ -47,22 +47,27 @@ def register_ironic_opts(conf: cfg.ConfigOpts) -> None:
     db_options.set_defaults(conf)
 
 
-def _validate(conf: cfg.ConfigOpts) -> None:
-    """Read every registered Ironic option once, so a bad value fails now, naming its file."""
-    from ironic.conf import opts as ironic_opts
+def _validate(conf: cfg.ConfigOpts, files: tuple[str, ...]) -> None:
+    """Read every registered option the files set, so a bad value fails now, naming its file.
 
-    for group, options in ironic_opts.list_opts():
-        try:
-            section = conf if group == "DEFAULT" else conf[group]
-        except cfg.NoSuchOptError:
-            continue
-        for opt in options:
+    Defaults are Ironic's and valid; only values from the files need converting. Sections
+    and keys Ironic does not register (other libraries' options) are left alone.
+    """
+    for path in files:
+        sections: dict[str, dict] = {}
+        cfg.ConfigParser(path, sections).parse()
+        for section, keys in sections.items():
             try:
-                getattr(section, opt.dest)
+                group = conf if section == "DEFAULT" else conf[section]
             except cfg.NoSuchOptError:
-                continue  # in list_opts for the sample config only (keystoneauth plugin options)
-    for opt in conf["database"]:
-        getattr(conf.database, opt)
+                continue
+            if not isinstance(group, cfg.ConfigOpts.GroupAttr | cfg.ConfigOpts):
+                continue  # a [DEFAULT] option named like the section
+            for key in keys:
+                try:
+                    getattr(group, key)
+                except cfg.NoSuchOptError:
+                    continue
 
 
 def _one_line(e: Exception) -> str:
@@ -146,7 +151,7 @@ def load(role: str, index: int, files: tuple[str, ...]) -> Service:
     try:
         conf([], project="ironic", default_config_files=list(files), default_config_dirs=[],
              use_env=False)
-        _validate(conf)
+        _validate(conf, files)
     except (cfg.Error, ValueError) as e:
         raise ConfigError(f"{what} ({'+'.join(files)}): {_one_line(e)}") from None
     return Service(role, index, tuple(files), conf)

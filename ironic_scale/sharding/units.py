@@ -32,7 +32,7 @@ _UNITS = {
     **dict.fromkeys(("months", "month", "M"), 2629800.0),
     **dict.fromkeys(("years", "year", "y"), 31557600.0),
 }
-_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([^\d\s.]*)")
+_PART = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*([^\d\s.]*)")
 
 
 def parse_timespan(text: str) -> float:

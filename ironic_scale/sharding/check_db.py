@@ -148,7 +148,10 @@ def orphaned_reservations(snap: Snapshot, conf: Service) -> list[Result]:
         if row is None:
             gone.append(text)
         else:
-            state = "stopping" if not row.online else "dead"
+            timeout = conf.conf.conductor.heartbeat_timeout
+            fresh = row.age is not None and row.age <= timeout
+            state = ("silent, online flag still set" if row.online
+                     else "stopping, still beating" if fresh else "offline")
             dead.append(f"{text}, holder {state}, last beat {_secs(row.age)} ago")
     out = []
     if gone:

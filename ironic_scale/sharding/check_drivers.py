@@ -70,6 +70,9 @@ def group_redundancy(fleet: Fleet) -> list[Result]:
     rings = conductor_rings(fleet.conductors)
     single = {key: cs for key, cs in rings.items() if len({c.name for c in cs}) == 1}
     if single:
-        parts = "; ".join(f"{key!r} only by {cs[0].label}" for key, cs in sorted(single.items()))
+        alone: dict[str, list[str]] = defaultdict(list)  # conductor -> the keys only it serves
+        for key, cs in sorted(single.items()):
+            alone[cs[0].label].append(repr(key))
+        parts = "; ".join(f"{', '.join(keys)} only by {label}" for label, keys in alone.items())
         return [warn(f"{plural(len(single), 'ring')} served by a single conductor (no failover): {parts}")]
     return ok(f"each of {plural(len(rings), 'ring')} (group:hardware type) has 2+ conductors")

@@ -53,5 +53,10 @@ def labels(services: Iterable[Service]) -> str:
     return ", ".join(s.label for s in services)
 
 
+def every(n: int, word: str) -> str:
+    """``all 4 conductors`` / ``the 1 conductor``."""
+    return f"all {plural(n, word)}" if n != 1 else f"the 1 {word}"
+
+
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}{'es' if word.endswith('s') else 's'}"

@@ -9,7 +9,7 @@ from collections import defaultdict
 
 from oslo_upgradecheck.upgradecheck import Result
 
-from ironic_scale.sharding.check_model import Fleet, fail, labels, ok, plural, warn
+from ironic_scale.sharding.check_model import Fleet, every, fail, labels, ok, plural, warn
 from ironic_scale.sharding.confload import Service
 from ironic_scale.sharding.names import uses_port_suffix
 
@@ -31,7 +31,7 @@ def host_unset(fleet: Fleet) -> list[Result]:
     if unset:
         return [warn(f"{labels(unset)} set no [DEFAULT]host: each registers the FQDN of the machine it "
                      f"runs on (checked here as {socket.getfqdn()!r}); set a stable name")]
-    return ok(f"all {plural(len(fleet.conductors), 'conductor')} set [DEFAULT]host")
+    return ok(f"{every(len(fleet.conductors), 'conductor')} set [DEFAULT]host")
 
 
 def unique_names(fleet: Fleet) -> list[Result]:

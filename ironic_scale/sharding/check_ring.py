@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from oslo_upgradecheck.upgradecheck import Result
 from tooz import hashring
 
-from ironic_scale.sharding.check_model import Fleet, fail, labels, ok, plural, warn
+from ironic_scale.sharding.check_model import Fleet, every, fail, labels, ok, warn
 from ironic_scale.sharding.confload import Service
 from ironic_scale.sharding.ringshare import max_over_mean
 
@@ -43,8 +43,7 @@ def ring_settings_match(fleet: Fleet) -> list[Result]:
     first = services[0].conf
     note = "" if fleet.apis else " (no --api given: the API's ring was not compared)"
     return ok(f"hash_partition_exponent {first.hash_partition_exponent} and hash_ring_algorithm "
-              f"{first.hash_ring_algorithm} in {'all ' if len(services) > 1 else ''}"
-              f"{plural(len(services), 'service')}{note}")
+              f"{first.hash_ring_algorithm} in {every(len(services), 'service')}{note}")
 
 
 def _ring_error(algorithm: str) -> str | None:

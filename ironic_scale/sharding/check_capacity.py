@@ -127,7 +127,8 @@ def db_connection_budget(fleet: Fleet) -> list[Result]:
         if each == float("inf"):
             b.unbounded.append(s.label)
         elif s.role == API:
-            b.parts.append(f"{s.role} {s.index}: {n} workers x {each:g}")
+            guessed = "" if fleet.api_workers or s.conf.api.api_workers else " (CPUs here)"
+            b.parts.append(f"{s.role} {s.index}: {n} workers{guessed} x {each:g}")
         else:
             b.per_conductor[each] += 1
     out, fine = [], []

@@ -48,7 +48,8 @@ def add_check(sub: argparse._SubParsersAction) -> None:
                         "MySQL/MariaDB 151)")
     p.add_argument("--db", action="store_true",
                    help="also check the database of the first --conductor's [database]connection")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="a table (default) or JSON like `ironic-status upgrade check --json`")
     p.set_defaults(func=_check)
 
 

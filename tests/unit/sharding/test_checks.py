@@ -256,6 +256,17 @@ def test_api_workers_from_the_command_line(deployment, lint):
     assert "24 processes can open 120 connections" in report.details("db_connection_budget")
 
 
+def test_api_workers_default_to_the_cpu_count_as_ironic_does(deployment, lint):
+    import multiprocessing
+
+    del deployment.api["api"]
+    workers = min(multiprocessing.cpu_count(), 4)  # ironic/common/wsgi_service.py:177-181
+    report = lint(deployment.args())
+    assert f"api 1: {workers} workers (CPUs here) x 5" in report.details("db_connection_budget")
+    assert f"{workers + 4} processes can open {5 * (workers + 4)} connections" in report.details(
+        "db_connection_budget")
+
+
 def test_mysql_defaults_to_151(deployment, lint):
     mysql = "mysql+pymysql://ironic:secret@db.example.net/ironic"
     deployment.set("base", "database", connection=mysql, max_pool_size=5, max_overflow=20)

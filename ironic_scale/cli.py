@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ironic_scale.bench.cli import add_bench
     from ironic_scale.density.cli import add_density
     from ironic_scale.patches.cli import add_patches
+    from ironic_scale.sharding.check_cli import add_check
     from ironic_scale.sharding.conductors_cli import add_conductors
     from ironic_scale.sharding.ring_cli import add_ring
     from ironic_scale.stack.cli import add_stack
@@ -146,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_patches(sub)
     add_ring(sub)
     add_conductors(sub)
+    add_check(sub)
     return parser
 
 

@@ -8,28 +8,19 @@ option modules (ironic/conf/*.py, each one's ``register_opts``) and oslo.db's
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from oslo_config import cfg
 
+from ironic_scale.sharding.confload import register_ironic_opts
+
 
 def ironic_options() -> cfg.ConfigOpts:
     """A new ConfigOpts holding every option Ironic registers, plus oslo.db's [database] options."""
-    import ironic.conf
-    from oslo_db import options as db_options
-
     conf = cfg.ConfigOpts()
-    # The same calls ironic/conf/__init__.py makes on the global CONF, found rather than listed,
-    # so an option module added in a later Ironic is read too.
-    for module in pkgutil.iter_modules(ironic.conf.__path__):
-        mod = importlib.import_module(f"ironic.conf.{module.name}")
-        if callable(getattr(mod, "register_opts", None)):
-            mod.register_opts(conf)
-    db_options.set_defaults(conf)  # registers [database]connection, max_pool_size, max_overflow, ...
+    register_ironic_opts(conf)
     return conf
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import signal
 from pathlib import Path
 
-from ironic_scale import cli
+from tests.cli_helpers import run_cli
 
 BASE = """[DEFAULT]
 rpc_transport = json-rpc
@@ -18,21 +17,12 @@ connection = postgresql+psycopg2://ironic:x@db.example.net/ironic
 API = BASE + "max_pool_size = {pool}\nmax_overflow = {overflow}\n[api]\napi_workers = 4\n"
 
 
-def _main(argv: list[str]) -> int:
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        return cli.main(argv)
-    finally:
-        for s, handler in saved.items():
-            signal.signal(s, handler)
-
-
 def _generate_and_check(tmp_path: Path, capsys, exponent: int, per_host: int) -> tuple[int, dict]:
     base = tmp_path / "ironic.conf"
     base.write_text(BASE.format(exponent=exponent))
     out = tmp_path / "out"
     hosts = ("ctl1.example.net", "ctl2.example.net")
-    assert _main(["conductors", "generate", *[a for h in hosts for a in ("--host", f"{h}={per_host}")],
+    assert run_cli(["conductors", "generate", *[a for h in hosts for a in ("--host", f"{h}={per_host}")],
                   "--base-config", str(base), "--exponent", str(exponent), "--db-max-connections", "300",
                   "--api-workers", "4", "--out", str(out)]) == 0
     plan = json.loads((out / "plan.json").read_text())
@@ -44,7 +34,7 @@ def _generate_and_check(tmp_path: Path, capsys, exponent: int, per_host: int) ->
     for dropin in sorted(out.glob("*/**/conductor.d/*.conf")):
         args += ["--conductor", f"{base},{dropin}"]
     args += ["--unit", str(next(out.glob("*/etc/systemd/system/ironic-conductor@.service")))]
-    code = _main(args)
+    code = run_cli(args)
     return code, json.loads(capsys.readouterr().out)
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import copy
 import json
-import signal
 from pathlib import Path
 
 import pytest
 
-from ironic_scale import cli
+from tests.cli_helpers import run_cli
 
 DB = "postgresql+psycopg2://ironic:secret@db.example.net/ironic"
 MACHINES = ("ctl-a.example.net", "ctl-b.example.net")
@@ -112,14 +111,7 @@ def lint(capsys):
     return run
 
 
-def main(argv: list[str]) -> int:
-    """``ironic-scale`` in-process; its SIGINT/SIGTERM handlers are put back afterwards."""
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        return cli.main(argv)
-    finally:
-        for s, handler in saved.items():
-            signal.signal(s, handler)
+main = run_cli
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install the real IPMI tools the tests and benchmarks compare against:
-# ipmitool, FreeIPMI (ipmipower) and OpenIPMI (ipmi_sim), plus GNU time, and PostgreSQL for
-# the multi-conductor Ironic stack, and git for the patch-series tests (the patch tool itself
-# needs neither git nor patch). Debian/Ubuntu only.
+# ipmitool, FreeIPMI (ipmipower) and OpenIPMI (ipmi_sim), plus GNU time, and PostgreSQL,
+# MariaDB and RabbitMQ for the multi-conductor Ironic stack, and git for the patch-series tests
+# (the patch tool itself needs neither git nor patch). Debian/Ubuntu only.
+# The stack runs MariaDB and RabbitMQ as private servers in its work directory: the system
+# services this script installs are stopped and disabled again (where systemd runs them).
 set -euo pipefail
 missing=()
 command -v ipmitool >/dev/null || missing+=(ipmitool)
@@ -10,6 +12,8 @@ command -v ipmipower >/dev/null || missing+=(freeipmi-tools)
 command -v ipmi_sim >/dev/null || missing+=(openipmi)
 [ -x /usr/bin/time ] || missing+=(time)  # GNU time: peak RSS of forked tools in the bench
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)  # several conductors (tests/integration)
+[ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)  # stack --db mariadb (a private mariadbd)
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)  # stack --rpc rabbit
 command -v git >/dev/null || missing+=(git)  # the patch tests make series with git format-patch
 command -v setpriv >/dev/null || missing+=(util-linux)  # the read-only-tree test runs as nobody
 [ ${#missing[@]} -eq 0 ] && exit 0
@@ -21,3 +25,10 @@ fi
 echo "install-tools: installing ${missing[*]}" >&2
 "${as_root[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+services=()
+for pkg in "${missing[@]}"; do
+    case $pkg in mariadb-server) services+=(mariadb) ;; rabbitmq-server) services+=(rabbitmq-server) ;; esac
+done
+if [ ${#services[@]} -gt 0 ] && [ -d /run/systemd/system ]; then
+    "${as_root[@]}" systemctl disable --now --quiet "${services[@]}" 2>/dev/null || true
+fi

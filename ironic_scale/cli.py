@@ -161,15 +161,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ironic_scale.sim.launcher import FleetFailed
     from ironic_scale.stack.config import DeployDirMissing
     from ironic_scale.stack.enroll import EnrollFailed
+    from ironic_scale.stack.mariadb import MariaDBUnavailable
     from ironic_scale.stack.postgres import PostgresUnavailable
     from ironic_scale.stack.processes import StackFailed
+    from ironic_scale.stack.rabbitmq import RabbitMQUnavailable
 
     # SIGTERM unwinds like Ctrl-C, so the simulators and Ironic processes we started are stopped.
     signals.install()
     try:
         return args.func(args)
     except (StartupError, ControlError, FleetFailed, StackFailed, EnrollFailed, PostgresUnavailable,
-            DeployDirMissing, CycleTimeout, PatchedIronicUnavailable, ValueError, OSError) as e:
+            MariaDBUnavailable, RabbitMQUnavailable, DeployDirMissing, CycleTimeout,
+            PatchedIronicUnavailable, ValueError, OSError) as e:
         print(f"ironic-scale {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

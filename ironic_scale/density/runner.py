@@ -229,8 +229,8 @@ def _driver_run(plan: DensityPlan, size: int, driver: str, fleet: RunningFleet,
         return record
     finally:
         stack.stop()
-        if stack.state and stack.state.db_name:
-            postgres.drop_database(stack.state.db_name)
+        if stack.state:
+            stack.drop_database()
 
 
 def run(plan: DensityPlan, progress: Progress) -> list[dict[str, Any]]:

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from ironic_scale import argtypes
-from ironic_scale.stack import enroll, postgres
-from ironic_scale.stack.processes import Stack, StackSpec
+from ironic_scale.stack import enroll
+from ironic_scale.stack.processes import DATABASES, RPCS, Stack, StackSpec
 
 
 def add_stack(sub: argparse._SubParsersAction) -> None:
@@ -20,9 +20,22 @@ def add_stack(sub: argparse._SubParsersAction) -> None:
     up = stack.add_parser("up", help="start Ironic and wait until every conductor is alive")
     up.add_argument("--work", required=True, help="work directory for this stack")
     up.add_argument("--conductors", type=argtypes.positive_int, default=1,
-                    help="ironic-conductor processes (more than one needs --db postgresql)")
-    up.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite",
-                    help="sqlite: all-in-one `ironic`; postgresql: ironic-api + conductors (json-rpc)")
+                    help="ironic-conductor processes in all; alone: one per host address "
+                         "(more than one needs --db postgresql or mariadb)")
+    up.add_argument("--hosts", type=argtypes.positive_int, default=0,
+                    help="loopback host addresses the conductors run on, from --conductor-address "
+                         "(default: --conductors / --per-host)")
+    up.add_argument("--per-host", type=argtypes.positive_int, default=1,
+                    help="conductors per host address (json-rpc: consecutive ports, named host:port "
+                         "unless 8089; rabbit: host, host-2, ...)")
+    up.add_argument("--db", choices=DATABASES, default="sqlite",
+                    help="sqlite: all-in-one `ironic`; postgresql (Debian's cluster) or mariadb (a "
+                         "private server in --work): ironic-api + conductors")
+    up.add_argument("--rpc", choices=RPCS, default="json-rpc",
+                    help="json-rpc, or rabbit: oslo.messaging over a private RabbitMQ in --work")
+    up.add_argument("--json-rpc-port", type=int, default=0,
+                    help="first [json_rpc]port on every host address (default: 8089 when free, "
+                         "else a free port)")
     up.add_argument("--sync-interval", type=argtypes.positive_int, default=60,
                     help="[conductor]sync_power_state_interval (default 60)")
     up.add_argument("--conductor-address", default="127.100.0.1",
@@ -37,7 +50,8 @@ def add_stack(sub: argparse._SubParsersAction) -> None:
         p.set_defaults(func=func)
         if name == "down":
             p.add_argument("--drop-db", action="store_true",
-                           help="also drop the stack's PostgreSQL database (kept by default for inspection)")
+                           help="also drop the stack's database (PostgreSQL's, or MariaDB's data directory; "
+                     "kept by default for inspection)")
     en = stack.add_parser("enroll", help="write one `available` node per simulated BMC (object layer)")
     en.add_argument("--work", required=True)
     en.add_argument("--inventory", required=True, help="the simulator's inventory.jsonl")
@@ -51,20 +65,23 @@ def add_stack(sub: argparse._SubParsersAction) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    spec = StackSpec(work=Path(args.work), conductors=args.conductors, db=args.db,
+    spec = StackSpec(work=Path(args.work), conductors=args.conductors, db=args.db, rpc=args.rpc,
+                     hosts=args.hosts, per_host=args.per_host, json_rpc_port=args.json_rpc_port,
                      sync_interval=args.sync_interval, conductor_base=args.conductor_address,
                      api_port=args.api_port, deploy_dir=Path(args.deploy_dir) if args.deploy_dir else None)
-    state = Stack(spec).start()  # processes run in their own sessions and outlive this command
-    print(json.dumps({"url": state.url, "db": state.db,
-                      "processes": {p.name: p.pid for p in state.processes}}))
+    stack = Stack(spec)
+    state = stack.start()  # processes run in their own sessions and outlive this command
+    print(json.dumps({"url": state.url, "db": state.db, "rpc": state.rpc, "seconds": state.seconds,
+                      "processes": {p.name: p.pid for p in state.processes},
+                      "conductors": {p.name: p.registered_name for p in stack.conductors}}))
     return 0
 
 
 def _down(args: argparse.Namespace) -> int:
     stack = Stack.attach(Path(args.work))
     stack.stop()
-    if args.drop_db and stack.state.db_name:
-        postgres.drop_database(stack.state.db_name)
+    if args.drop_db:
+        stack.drop_database()
     return 0
 
 

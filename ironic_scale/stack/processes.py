@@ -1,9 +1,16 @@
 """Start, watch and stop a real Ironic 39 on loopback: the all-in-one ``ironic``
-on SQLite, or ``ironic-api`` plus N ``ironic-conductor`` on PostgreSQL.
+on SQLite, or ``ironic-api`` plus conductors on PostgreSQL or MariaDB, talking
+json-rpc or oslo.messaging over RabbitMQ.
+
+Conductors run on ``hosts`` loopback addresses (the hosts of a fleet), ``per_host``
+on each, named as Ironic registers them (``ironic_scale.sharding.names``). MariaDB
+and RabbitMQ are private servers of the stack (``mariadb.py``, ``rabbitmq.py``);
+PostgreSQL is Debian's cluster with a database per stack (``postgres.py``).
 
 Every run has its own work directory holding the rendered configs, the logs,
-the SQLite file and ``stack.json`` (PIDs and URLs), so ``ironic-scale stack
-down`` can stop a stack that an earlier command started.
+the SQLite file or MariaDB's data directory, and ``stack.json`` (PIDs, URLs and
+every conductor's registered name), so ``ironic-scale stack down`` can stop a
+stack that an earlier command started.
 """
 
 from __future__ import annotations
@@ -19,13 +26,23 @@ import subprocess
 import sys
 import time
 import urllib.error
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ironic_scale.stack import config, postgres
+from ironic_scale.sharding import names
+from ironic_scale.stack import config, mariadb, postgres, rabbitmq
 from ironic_scale.stack.rest import IronicClient
 
 STATE_FILE = "stack.json"
+DATABASES = ("sqlite", "postgresql", "mariadb")
+RPCS = ("json-rpc", "rabbit")
+# Ironic's [DEFAULT]rpc_transport for each: "oslo" is oslo.messaging (here over RabbitMQ).
+RPC_TRANSPORT = {"json-rpc": "json-rpc", "rabbit": "oslo"}
+IRONIC_ROLES = ("ironic", "api", "conductor")
+# Stop order: Ironic first (conductors deregister through the database and RPC), then the
+# servers it needed, then epmd once the broker has left it.
+STOP_TIERS = (("ironic", "api", "conductor", ""), ("rabbitmq", "mariadb"), ("epmd",))
 
 
 class StackFailed(RuntimeError):
@@ -36,6 +53,31 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the json-rpc server binds
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def first_json_rpc_port(machines: list[str], per_host: int, tries: int = 50) -> int:
+    """A first port with ``per_host`` consecutive ports free on every address.
+
+    8089 (Ironic's default) when it is free everywhere, so one conductor per address keeps
+    the plain name it always had; else a free port, so that a stack never takes ports
+    another stack (another test, on overlapping addresses) holds.
+    """
+    for attempt in range(tries):
+        first = names.DEFAULT_JSON_RPC_PORT if attempt == 0 else free_port(machines[0])
+        if first + per_host - 1 <= 65535 and all(
+                _port_free(m, p) for m in machines for p in range(first, first + per_host)):
+            return first
+    raise StackFailed(f"no {per_host} consecutive free ports on {', '.join(machines)} after {tries} tries")
 
 
 def tool(name: str) -> str:
@@ -49,7 +91,7 @@ def tool(name: str) -> str:
 
 
 def conductor_hosts(base: str, count: int) -> list[str]:
-    """One loopback address per conductor: its [DEFAULT]host and json-rpc address."""
+    """``count`` loopback addresses from ``base``: the hosts the conductors run on."""
     start = ipaddress.ip_address(base)
     hosts = [str(start + i) for i in range(count)]
     if not all(ipaddress.ip_address(h) in ipaddress.ip_network("127.0.0.0/8") for h in hosts):
@@ -67,14 +109,24 @@ def python_environment(python_path: tuple[str, ...] | list[str] = ()) -> dict[st
 
 @dataclass
 class StackSpec:
-    """What to run. Several conductors need PostgreSQL: SQLite allows one writer process."""
+    """What to run. Several conductors need PostgreSQL or MariaDB: SQLite allows one writer process.
+
+    ``conductors`` alone means that many host addresses with one conductor each (the
+    first shape this stack had); ``hosts`` x ``per_host`` gives several per address.
+    After construction all three agree (``conductors == hosts * per_host``).
+    """
 
     work: Path
     conductors: int = 1
-    db: str = "sqlite"  # or "postgresql"
+    db: str = "sqlite"  # or "postgresql", "mariadb"
     sync_interval: int = 60
     conductor_base: str = "127.100.0.1"
     api_port: int = 0  # 0: a free port
+    rpc: str = "json-rpc"  # or "rabbit": oslo.messaging over the stack's own RabbitMQ
+    hosts: int = 0  # loopback addresses from conductor_base; 0: conductors / per_host
+    per_host: int = 1  # conductors per address
+    # First [json_rpc]port of every address (json-rpc); 0: 8089 when free, else a free port.
+    json_rpc_port: int = 0
     deploy_dir: Path | None = None
     options: dict[str, dict[str, str]] = field(default_factory=dict)  # extra ironic.conf settings
     # Directories put first on every Ironic process's PYTHONPATH, e.g. a patched copy of
@@ -82,12 +134,39 @@ class StackSpec:
     python_path: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.db not in ("sqlite", "postgresql"):
-            raise ValueError(f"db must be sqlite or postgresql, not {self.db!r}")
-        if self.conductors < 1:
-            raise ValueError("at least one conductor")
-        if self.conductors > 1 and self.db == "sqlite":
-            raise ValueError("several conductors need --db postgresql (SQLite allows one process)")
+        if self.db not in DATABASES:
+            raise ValueError(f"db must be one of {', '.join(DATABASES)}, not {self.db!r}")
+        if self.rpc not in RPCS:
+            raise ValueError(f"rpc must be one of {', '.join(RPCS)}, not {self.rpc!r}")
+        if self.conductors < 1 or self.hosts < 0 or self.per_host < 1:
+            raise ValueError("at least one conductor, on at least one host")
+        if not self.hosts:
+            if self.per_host == 1:
+                self.hosts = self.conductors
+            elif self.conductors == 1:
+                self.hosts = 1
+            elif self.conductors % self.per_host == 0:
+                self.hosts = self.conductors // self.per_host
+            else:
+                raise ValueError(f"{self.conductors} conductors do not split into {self.per_host} per host")
+        elif self.conductors not in (1, self.hosts * self.per_host):
+            raise ValueError(f"{self.conductors} conductors but {self.hosts} hosts x "
+                             f"{self.per_host} per host")
+        self.conductors = self.hosts * self.per_host
+        if self.db == "sqlite":
+            if self.conductors > 1:
+                raise ValueError("several conductors need --db postgresql or --db mariadb "
+                                 "(SQLite allows one process)")
+            if self.rpc != "json-rpc":
+                raise ValueError("--rpc rabbit needs --db postgresql or --db mariadb "
+                                 "(the all-in-one ironic on SQLite makes no RPC)")
+        if not 0 <= self.json_rpc_port <= 65535 - self.per_host + 1:
+            raise ValueError(f"json-rpc port {self.json_rpc_port} out of range")
+
+    @property
+    def rpc_transport(self) -> str:
+        """Ironic's [DEFAULT]rpc_transport."""
+        return "none" if self.db == "sqlite" else RPC_TRANSPORT[self.rpc]
 
 
 @dataclass
@@ -96,7 +175,15 @@ class ProcessInfo:
     pid: int
     log: str
     config_files: list[str]
-    host: str = ""
+    host: str = ""  # [DEFAULT]host of an Ironic process
+    role: str = ""  # ironic, api, conductor, mariadb, rabbitmq, epmd ("": a stack.json before roles)
+    machine: str = ""  # the loopback address (host) a conductor runs on
+    json_rpc_port: int = 0
+    registered_name: str = ""  # the name the conductor registers: its member of the hash ring
+
+    @property
+    def is_conductor(self) -> bool:
+        return self.role in ("ironic", "conductor") or (not self.role and self.name != "api")
 
 
 @dataclass
@@ -108,6 +195,16 @@ class StackState:
     db_url: str
     db_name: str
     processes: list[ProcessInfo] = field(default_factory=list)
+    rpc: str = "json-rpc"
+    transport_url: str = ""
+    hosts: int = 0
+    per_host: int = 1
+    json_rpc_port: int = 0  # the first [json_rpc]port on every address (json-rpc)
+    db_dir: str = ""  # MariaDB's data directory (the private server's)
+    rabbitmqctl_env: dict[str, str] = field(default_factory=dict)  # HOME, ERL_EPMD_PORT, node name
+    # Seconds each start step took: mariadb, rabbitmq (from its start until it accepts
+    # AMQP logins), schema, ironic (from spawning Ironic until every conductor is alive).
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def load(cls, work: Path) -> "StackState":
@@ -142,6 +239,28 @@ def children(pid: int) -> list[int]:
     return sorted(kids)
 
 
+@dataclass(frozen=True)
+class _Planned:
+    """One Ironic process of the stack, before it is rendered."""
+
+    name: str
+    role: str  # ironic, api, conductor
+    host: str  # [DEFAULT]host
+    machine: str  # the loopback address it runs on ([json_rpc]host_ip, source_address)
+    json_rpc_port: int
+    registered_name: str
+
+
+COMMANDS = {"ironic": "ironic", "api": "ironic-api", "conductor": "ironic-conductor"}
+
+
+def native_ipmi_has(option: str) -> bool:
+    """True when this ironic-scale's ``[native_ipmi]`` group has ``option``."""
+    from ironic_scale import conf
+
+    return any(o.name == option for o in conf.OPTS)
+
+
 class Stack:
     """One Ironic deployment on loopback; a context manager that always stops it."""
 
@@ -159,43 +278,148 @@ class Stack:
         self.prepare()
         return self.launch(timeout)
 
-    def prepare(self) -> StackState:
-        """Render the configs and create the schema, without starting Ironic (enroll now)."""
+    def prepare(self, timeout: float = 120.0) -> StackState:
+        """Start the stack's own servers, render the configs and create the schema, without
+        starting Ironic (enroll now). On failure, whatever was started is stopped again."""
         spec = self.spec
         self.work.mkdir(parents=True, exist_ok=True)
+        self._refuse_running()
         (self.work / "locks").mkdir(exist_ok=True)
-        db_name = ""
-        if spec.db == "sqlite":
-            db_url = f"sqlite:///{self.work / 'ironic.sqlite'}"
-        else:
-            # Named after the work directory: a re-run there drops what a crashed run left.
-            db_name = "ironic_scale_" + hashlib.sha1(str(self.work).encode()).hexdigest()[:12]
-            db_url = postgres.fresh_database(db_name)
         port = spec.api_port or free_port()
-        self.state = StackState(url=f"http://127.0.0.1:{port}", db=spec.db, db_url=db_url, db_name=db_name)
-        hosts = conductor_hosts(spec.conductor_base, spec.conductors)
-        if spec.db == "sqlite":
-            self._plan = [("ironic", "ironic", hosts[0])]
-        else:
-            self._plan = [("api", "ironic-api", "127.0.0.1")] + [
-                (f"conductor-{i + 1}", "ironic-conductor", h) for i, h in enumerate(hosts)]
-        overrides = self._write_overrides()
-        self._files = {}
-        for name, _, host in self._plan:
-            pc = config.ProcessConfig(
-                name=name, rpc_transport="none" if spec.db == "sqlite" else "json-rpc", host=host,
-                api_host="127.0.0.1", api_port=port, db_url=db_url, sync_interval=spec.sync_interval)
-            self._files[name] = config.render(self.deploy_dir, self.work, pc) + overrides
-        first = self._files[self._plan[0][0]]
-        schema = subprocess.run([tool("ironic-dbsync"), *config.config_args(first), "create_schema"],
-                                capture_output=True, text=True, timeout=600, env=self.environment())
-        if schema.returncode != 0:
-            raise StackFailed(f"ironic-dbsync create_schema failed: {schema.stderr.strip()[-2000:]}")
-        self.state.processes = [ProcessInfo(name=n, pid=0, log=str(self.work / f"{n}.log"),
-                                            config_files=[str(f) for f in self._files[n]], host=h)
-                                for n, _, h in self._plan]
-        self.state.save(self.work)
+        self.state = StackState(url=f"http://127.0.0.1:{port}", db=spec.db, db_url="", db_name="",
+                                rpc=spec.rpc, hosts=spec.hosts, per_host=spec.per_host)
+        try:
+            t0 = time.monotonic()
+            rabbit_ready = self._start_rabbitmq(timeout) if spec.rpc == "rabbit" else None
+            t1 = time.monotonic()
+            self.state.db_url = self._database()
+            t2 = time.monotonic()
+            if spec.db != "sqlite":
+                self.state.seconds[spec.db] = round(t2 - t1, 2)
+            plan = self._plan()
+            overrides = self._write_overrides()
+            files = {p.name: self._render(p, port) + overrides for p in plan}
+            first = files[plan[0].name]
+            schema = subprocess.run([tool("ironic-dbsync"), *config.config_args(first), "create_schema"],
+                                    capture_output=True, text=True, timeout=600, env=self.environment())
+            if schema.returncode != 0:
+                raise StackFailed(f"ironic-dbsync create_schema failed: {schema.stderr.strip()[-2000:]}")
+            self.state.seconds["schema"] = round(time.monotonic() - t2, 2)
+            if rabbit_ready:  # booted meanwhile
+                self.state.seconds["rabbitmq"] = round(rabbit_ready.result() - t0, 2)
+            self.state.processes += [
+                ProcessInfo(name=p.name, pid=0, log=str(self.work / f"{p.name}.log"),
+                            config_files=[str(f) for f in files[p.name]], host=p.host, role=p.role,
+                            machine=p.machine, json_rpc_port=p.json_rpc_port,
+                            registered_name=p.registered_name)
+                for p in plan]
+            self.state.save(self.work)
+        except BaseException:
+            self.stop()
+            raise
         return self.state
+
+    def _refuse_running(self) -> None:
+        """Two stacks in one work directory would share files, ports and a database."""
+        if not (self.work / STATE_FILE).is_file():
+            return
+        try:
+            old = StackState.load(self.work)
+        except (ValueError, TypeError, KeyError):
+            return  # unreadable: nothing we could stop anyway
+        live = [p.name for p in old.processes if p.pid and _alive(p.pid)]
+        if live:
+            raise StackFailed(f"a stack is still running in {self.work} ({', '.join(live)}): "
+                              f"ironic-scale stack down --work {self.work} first")
+
+    def _database(self) -> str:
+        """The stack's database, empty; its SQLAlchemy URL."""
+        spec, state = self.spec, self.state
+        assert state is not None
+        if spec.db == "sqlite":
+            return f"sqlite:///{self.work / 'ironic.sqlite'}"
+        if spec.db == "postgresql":
+            # Named after the work directory: a re-run there drops what a crashed run left.
+            state.db_name = "ironic_scale_" + hashlib.sha1(str(self.work).encode()).hexdigest()[:12]
+            return postgres.fresh_database(state.db_name)
+        server = mariadb.Server.in_work(self.work, free_port())
+        mariadb.install(server)
+        # oslo.db's pool: up to 5 + 50 overflow connections per process; enrollment adds one.
+        max_connections = 60 * (spec.conductors + 3)
+        proc = self._spawn_service("mariadb", mariadb.command(server, max_connections), server.log,
+                                   [server.init_file])
+        state.db_name, state.db_dir = mariadb.DATABASE, str(server.datadir)
+        state.save(self.work)
+        mariadb.wait_ready(server, proc)
+        return server.url
+
+    def _start_rabbitmq(self, timeout: float) -> Future[float]:
+        """epmd, then the broker, which boots meanwhile: the future gives when it accepted a login."""
+        assert self.state is not None
+        ports: set[int] = set()
+        while len(ports) < 3:
+            ports.add(free_port())
+        broker = rabbitmq.Broker.in_work(self.work, *sorted(ports))
+        rabbitmq.prepare(broker)
+        epmd = self._spawn_service("epmd", rabbitmq.epmd_command(broker), self.work / "epmd.stderr.log", [])
+        rabbitmq.wait_epmd(broker, epmd)
+        server = self._spawn_service("rabbitmq", rabbitmq.server_command(), broker.log, [broker.config],
+                                     env=broker.environment(), cwd=broker.base)
+        self.state.transport_url, self.state.rabbitmqctl_env = broker.url, broker.ctl_environment()
+        self.state.save(self.work)
+
+        def ready() -> float:
+            rabbitmq.wait_ready(broker, [epmd, server], timeout)
+            return time.monotonic()
+
+        pool = ThreadPoolExecutor(1, thread_name_prefix="rabbitmq-ready")
+        future = pool.submit(ready)
+        pool.shutdown(wait=False)  # the thread ends with the wait (ready, failed or timed out)
+        return future
+
+    def _spawn_service(self, name: str, cmd: list[str], log: Path, config_files: list[Path],
+                       env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
+        """A server of the stack (MariaDB, RabbitMQ, epmd), recorded in stack.json at once."""
+        assert self.state is not None
+        with open(self.work / f"{name}.stderr.log", "ab") as err:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env, cwd=cwd,
+                                    start_new_session=True)
+        self._procs[name] = proc
+        self.state.processes.append(ProcessInfo(name=name, pid=proc.pid, log=str(log), role=name,
+                                                config_files=[str(f) for f in config_files]))
+        self.state.save(self.work)
+        return proc
+
+    def _plan(self) -> list[_Planned]:
+        """The Ironic processes: names, addresses and ports, and the names conductors register."""
+        spec, state = self.spec, self.state
+        assert state is not None
+        machines = conductor_hosts(spec.conductor_base, spec.hosts)
+        default_port = names.DEFAULT_JSON_RPC_PORT
+        if spec.db == "sqlite":
+            return [_Planned("ironic", "ironic", machines[0], machines[0], default_port, machines[0])]
+        if spec.rpc == "json-rpc":
+            state.json_rpc_port = first = spec.json_rpc_port or first_json_rpc_port(machines, spec.per_host)
+        else:
+            first = default_port  # unused by oslo.messaging
+        pin = spec.options.get("DEFAULT", {}).get("pin_release_version")
+        # The API reaches a conductor registered without ":port" on its own [json_rpc]port: 8089.
+        plan = [_Planned("api", "api", "127.0.0.1", "127.0.0.1", default_port, "")]
+        for machine in machines:
+            for inst in names.host_instances(machine, spec.per_host, spec.rpc_transport, first, pin):
+                plan.append(_Planned(f"conductor-{len(plan)}", "conductor", inst.host, machine,
+                                     inst.json_rpc_port, inst.name))
+        return plan
+
+    def _render(self, p: _Planned, api_port: int) -> list[Path]:
+        assert self.state is not None
+        native = ({"source_address": p.machine}
+                  if p.role != "api" and native_ipmi_has("source_address") else {})
+        return config.render(self.deploy_dir, self.work, config.ProcessConfig(
+            name=p.name, rpc_transport=self.spec.rpc_transport, host=p.host, api_host="127.0.0.1",
+            api_port=api_port, db_url=self.state.db_url, sync_interval=self.spec.sync_interval,
+            json_rpc_host=p.machine, json_rpc_port=p.json_rpc_port, transport_url=self.state.transport_url,
+            native_ipmi=native))
 
     def _write_overrides(self) -> list[Path]:
         """``spec.options`` ({section: {key: value}}) as a last config file, if any."""
@@ -207,16 +431,21 @@ class Stack:
         return [path]
 
     def launch(self, timeout: float = 180.0) -> StackState:
-        """Start every process of a prepared stack and wait until it is ready."""
+        """Start every Ironic process of a prepared stack and wait until it is ready."""
         assert self.state is not None, "prepare() first"
+        t0 = time.monotonic()
         try:
-            for info, (name, command, _) in zip(self.state.processes, self._plan, strict=True):
-                info.pid = self._spawn(name, command, self._files[name])
+            for info in self.state.processes:
+                if info.role in IRONIC_ROLES:
+                    files = [Path(f) for f in info.config_files]
+                    info.pid = self._spawn(info.name, COMMANDS[info.role], files)
             self.state.save(self.work)
             self._wait_ready(timeout)
         except BaseException:
             self.stop()
             raise
+        self.state.seconds["ironic"] = round(time.monotonic() - t0, 2)
+        self.state.save(self.work)
         return self.state
 
     def environment(self) -> dict[str, str]:
@@ -237,17 +466,21 @@ class Stack:
         client = IronicClient(self.state.url, timeout=10)
         deadline = time.monotonic() + timeout
         want = self.spec.conductors
+        alive: list[str] = []
         while True:
             for p in self.state.processes:
                 if not _alive(p.pid):
                     raise StackFailed(f"{p.name} exited: {self.log_tail(p.name)}")
             try:
-                if len(client.alive_conductors()) >= want:
+                alive = client.alive_conductors()
+                if len(alive) >= want:
                     return
             except (OSError, urllib.error.URLError, KeyError, RuntimeError):
                 pass
             if time.monotonic() > deadline:
-                raise StackFailed(f"Ironic not ready in {timeout:.0f} s: {self.log_tail()}")
+                expected = sorted(p.registered_name for p in self.conductors)
+                raise StackFailed(f"Ironic not ready in {timeout:.0f} s (alive conductors {sorted(alive)}, "
+                                  f"expected {expected}): {self.log_tail()}")
             time.sleep(0.5)
 
     # -- use -------------------------------------------------------------------
@@ -259,8 +492,9 @@ class Stack:
         stack.work = work.resolve()
         stack.state = StackState.load(stack.work)
         stack._procs = {}
-        stack.spec = StackSpec(work=stack.work, db=stack.state.db,
-                               conductors=max(1, len(stack.state.processes) - (stack.state.db != "sqlite")))
+        count = sum(p.is_conductor for p in stack.state.processes)
+        stack.spec = StackSpec(work=stack.work, db=stack.state.db, rpc=stack.state.rpc,
+                               conductors=max(1, count), per_host=stack.state.per_host if count else 1)
         return stack
 
     @property
@@ -270,8 +504,9 @@ class Stack:
 
     @property
     def conductors(self) -> list[ProcessInfo]:
+        """The processes that run a conductor (the all-in-one ``ironic`` included)."""
         assert self.state is not None
-        return [p for p in self.state.processes if p.name != "api"]
+        return [p for p in self.state.processes if p.is_conductor]
 
     def config_files(self) -> list[Path]:
         """A conductor's --config-file list: what enrollment loads to reach the same DB."""
@@ -291,9 +526,9 @@ class Stack:
         return {p.name: _alive(p.pid) for p in self.state.processes}
 
     def log_tail(self, name: str | None = None, lines: int = 30) -> str:
-        names = [name] if name else [p.name for p in (self.state.processes if self.state else [])]
+        names_ = [name] if name else [p.name for p in (self.state.processes if self.state else [])]
         out = []
-        for n in names:
+        for n in names_:
             for suffix in (".log", ".stderr.log"):
                 path = self.work / f"{n}{suffix}"
                 if path.exists():
@@ -307,12 +542,21 @@ class Stack:
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM every process group, then SIGKILL what is left after ``timeout``.
 
-        The PIDs are then forgotten (0 in stack.json), so stopping again never
-        signals a process group that has since reused a PID.
+        Ironic's processes go first, then RabbitMQ, then epmd and MariaDB, so that the
+        conductors can still deregister. The PIDs are then forgotten (0 in stack.json),
+        so stopping again never signals a process group that has since reused a PID.
         """
         if self.state is None:
             return
-        pids = [p.pid for p in self.state.processes if p.pid]
+        for tier in STOP_TIERS:
+            self._stop_pids([p.pid for p in self.state.processes if p.pid and p.role in tier], timeout)
+        for p in self.state.processes:
+            p.pid = 0
+        self._procs.clear()
+        if (self.work / STATE_FILE).exists():
+            self.state.save(self.work)
+
+    def _stop_pids(self, pids: list[int], timeout: float) -> None:
         for pid in pids:
             try:
                 os.killpg(pid, signal.SIGTERM)
@@ -332,11 +576,16 @@ class Stack:
                     pass
                 if proc is not None:
                     proc.wait()
-        for p in self.state.processes:
-            p.pid = 0
-        self._procs.clear()
-        if (self.work / STATE_FILE).exists():
-            self.state.save(self.work)
+
+    def drop_database(self) -> None:
+        """Drop the stack's database: PostgreSQL's, or MariaDB's whole data directory (stop first)."""
+        assert self.state is not None
+        if self.state.db == "postgresql" and self.state.db_name:
+            postgres.drop_database(self.state.db_name)
+        elif self.state.db == "mariadb" and self.state.db_dir:
+            if any(p.role == "mariadb" and p.pid and _alive(p.pid) for p in self.state.processes):
+                raise StackFailed("MariaDB still runs: stop the stack before dropping its database")
+            mariadb.drop(Path(self.state.db_dir))
 
     def __enter__(self) -> "Stack":
         return self

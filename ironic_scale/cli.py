@@ -79,14 +79,18 @@ def _sim_run(args: argparse.Namespace) -> int:
 def _add_sim_ctl(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ctl", help="read counters or inject faults into a running fleet")
     p.add_argument("--control", required=True, help="the fleet's control socket")
-    p.add_argument("op", choices=("counters", "state", "slots", "set", "power", "reboot", "stop"))
+    p.add_argument("op", choices=("counters", "state", "slots", "requesters", "set", "power", "reboot",
+                                  "stop"))
     p.add_argument("addresses", nargs="*",
                    help="BMCs as ADDRESS:PORT (none: every BMC, for set and reboot)")
     p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
                    help="for set: latency, loss, dead, session_slots, settle, session_timeout, "
                         "boot_flag_timeout, sdr_fault, username, password")
     p.add_argument("--reset", action="store_true",
-                   help="for slots: start new high-water marks after reading them")
+                   help="for slots: start new high-water marks after reading them; for "
+                        "requesters: clear the counts per source address after reading them")
+    p.add_argument("--summary", action="store_true",
+                   help="for requesters: totals per source address only, no per-BMC detail")
     p.add_argument("--state", choices=("on", "off"), help="for power")
     p.add_argument("--downtime", type=argtypes.duration, default=0.0, help="for reboot")
     p.set_defaults(func=_sim_ctl)
@@ -105,6 +109,8 @@ def _sim_ctl(args: argparse.Namespace) -> int:
         out = ctl.state(args.addresses[0])
     elif args.op == "slots":
         out = ctl.slots(targets, reset=args.reset)
+    elif args.op == "requesters":
+        out = ctl.requesters(targets, reset=args.reset, detail=not args.summary)
     elif args.op == "set":
         knobs = {}
         for kv in args.knob:

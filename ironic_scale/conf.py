@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-from ironic_scale.ipmi.engine import EngineConfig
+from ironic_scale.ipmi.engine import EngineConfig, check_source_address
 
 GROUP = "native_ipmi"
 
@@ -50,6 +50,14 @@ OPTS = [
     cfg.IntOpt("sockets", default=4, min=1, max=256,
                help="UDP sockets the engine spreads all BMC sessions over. A few are enough "
                     "for tens of thousands of BMCs."),
+    cfg.StrOpt("source_address", default=None,
+               help="Local IP address this conductor sends its IPMI traffic from: the engine's "
+                    "UDP sockets bind to it (port 0). Give each conductor of a host its own "
+                    "address, so BMCs, firewalls and the ironic-scale simulator can tell which "
+                    "conductor polls which node. Unset (the default): the kernel picks the "
+                    "address by route. It applies to BMCs of its own family: native-ipmi "
+                    "reaches BMCs over IPv4, so an IPv6 address is accepted but not used. "
+                    "It must be a unicast address of this host, or the driver fails to load."),
 ]
 
 
@@ -63,8 +71,24 @@ def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     return [(GROUP, OPTS)]
 
 
+def source_address(conf: cfg.ConfigOpts) -> str | None:
+    """``[native_ipmi]source_address`` checked and canonical, or None when unset.
+
+    :raises: ValueError naming the option, with the reason (not an IP address,
+        not unicast, not an address of this host).
+    """
+    value = conf[GROUP].source_address
+    try:
+        return check_source_address(value)
+    except ValueError as e:
+        raise ValueError(f"[{GROUP}]source_address: {e}") from None
+
+
 def engine_config(conf: cfg.ConfigOpts) -> EngineConfig:
-    """The engine's settings from ``[native_ipmi]``; keepalive=False disables keepalives."""
+    """The engine's settings from ``[native_ipmi]``; keepalive=False disables keepalives.
+
+    :raises: ValueError for an unusable ``source_address``.
+    """
     group = conf[GROUP]
     return EngineConfig(
         sockets=group.sockets,
@@ -73,4 +97,5 @@ def engine_config(conf: cfg.ConfigOpts) -> EngineConfig:
         idle_timeout=group.idle_timeout,
         max_sessions=group.session_cache_size,
         min_command_interval=group.min_command_interval,
+        source_address=source_address(conf),
     )

@@ -111,6 +111,11 @@ def _is_true(value: Any) -> bool:
 class NativeIPMIManagement(base.ManagementInterface):
     """Boot device, sensors, NMI and vendor detection over persistent IPMI sessions."""
 
+    def __init__(self) -> None:
+        """:raises: InvalidParameterValue for a bad ``[native_ipmi]`` option (at driver load)."""
+        super().__init__()
+        common.check_config()
+
     def get_properties(self) -> dict[str, str]:
         return common.COMMON_PROPERTIES
 

@@ -76,6 +76,11 @@ def _set_and_wait(task: Any, power_action: str, timeout: int | None = None) -> s
 class NativeIPMIPower(base.PowerInterface):
     """Power on/off/reboot/soft off over persistent IPMI 2.0 sessions."""
 
+    def __init__(self) -> None:
+        """:raises: InvalidParameterValue for a bad ``[native_ipmi]`` option (at driver load)."""
+        super().__init__()
+        common.check_config()
+
     def get_properties(self) -> dict[str, str]:
         return common.COMMON_PROPERTIES
 

@@ -9,8 +9,10 @@ number of BMCs and no descriptor ever approaches select()'s 1024 ceiling.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import heapq
+import ipaddress
 import itertools
 import logging
 import os
@@ -58,13 +60,63 @@ class EngineConfig:
     idle_timeout: float = 600.0  # seconds without caller traffic before logout
     max_sessions: int = 30000  # least recently used sessions beyond this are logged out
     min_command_interval: float = 0.0  # seconds between the starts of two commands to one BMC
+    # Local address the engine's sockets send from (bound with port 0), so a BMC sees
+    # which conductor asks; None: the kernel picks. Only used for BMCs of its family.
+    source_address: str | None = None
+
+
+def check_source_address(address: str | None) -> str | None:
+    """The canonical form of a source address for the engine's sockets, or None if unset.
+
+    :raises: ValueError with a one-line reason: not a numeric IP address (host names
+        are refused: the address must not change under a running engine), not a
+        unicast address, or not an address of this host (it cannot be bound).
+    """
+    if address is None or not str(address).strip():
+        return None
+    text = str(address).strip()
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(f"source address {text!r} is not an IPv4 or IPv6 address") from None
+    if ip.is_unspecified:
+        raise ValueError(f"source address {text} is the wildcard address; leave the source "
+                         "address unset to let the kernel pick one")
+    if ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255"):
+        raise ValueError(f"source address {text} is not a unicast address")
+    family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.bind((str(ip), 0))
+    except OSError as e:
+        raise ValueError(f"source address {text} cannot be bound on this host: "
+                         f"{e.strerror or e}") from None
+    return str(ip)
+
+
+def bind_address(source: str | None, family: int) -> str:
+    """What a socket of ``family`` binds to: ``source`` if of that family, else any address.
+
+    A source of the other family is not an error: it only applies to BMCs of its own
+    family (the engine reaches BMCs over IPv4 today, so an IPv6 source is unused).
+    """
+    wildcard = "0.0.0.0" if family == socket.AF_INET else "::"
+    if source is None:
+        return wildcard
+    version = ipaddress.ip_address(source).version
+    matches = (version == 4) == (family == socket.AF_INET)
+    return source if matches else wildcard
 
 
 class Engine:
     """Persistent RMCP+ sessions to many BMCs behind a thread-safe ``submit``."""
 
     def __init__(self, config: EngineConfig | None = None):
+        """:raises: ValueError for a source address this host cannot send from."""
         self.config = config or EngineConfig()
+        if self.config.source_address is not None:
+            self.config = dataclasses.replace(
+                self.config, source_address=check_source_address(self.config.source_address))
         self.counters: Counter = Counter()
         self._jobs: deque[tuple] = deque()
         self._lock = threading.Lock()  # guards thread start and shutdown only
@@ -121,6 +173,8 @@ class Engine:
 
     def close(self, creds: BmcCredentials) -> None:
         """Log out of this BMC's session now (if idle), freeing its BMC slot."""
+        if self._thread is None:
+            return  # never started: no session to close
         self._post(("close", creds.session_key))
 
     def stats(self) -> dict[str, Any]:
@@ -154,19 +208,39 @@ class Engine:
         with self._lock:
             if self._thread is not None:
                 return
+            try:
+                self._socks = self._open_sockets()
+            except OSError as e:
+                # The source address was checked when the driver loaded; it may have
+                # gone since. Every request fails with the reason, none hangs.
+                raise errors.IPMIError(
+                    f"cannot open the IPMI engine's sockets (source address "
+                    f"{self.config.source_address or 'any'}): {e.strerror or e}") from None
             self._epoll = select.epoll()
             self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
             self._epoll.register(self._wake, select.EPOLLIN)
-            for _ in range(self.config.sockets):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-                sock.setblocking(False)
-                sock.bind(("0.0.0.0", 0))
-                self._socks.append(sock)
+            for sock in self._socks:
                 self._epoll.register(sock.fileno(), select.EPOLLIN)
             self._thread = threading.Thread(target=self._run, name="ironic-scale-ipmi-io",
                                             daemon=True)
             self._thread.start()
+
+    def _open_sockets(self) -> list[socket.socket]:
+        """The engine's UDP sockets (IPv4: the engine resolves BMCs to IPv4 only)."""
+        address = bind_address(self.config.source_address, socket.AF_INET)
+        socks: list[socket.socket] = []
+        try:
+            for _ in range(self.config.sockets):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+                sock.setblocking(False)
+                sock.bind((address, 0))
+        except OSError:
+            for sock in socks:
+                sock.close()
+            raise
+        return socks
 
     # -- engine thread ----------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import hashlib
 import os
 import random
 import struct
+import sys
 import time
 from collections import Counter
 
@@ -23,6 +24,12 @@ OPENED, RAKP, ACTIVE = 1, 2, 3
 HANDSHAKE_TIMEOUT = 5.0
 # Chassis Control requests kept per BMC in ``power_log`` (the newest).
 POWER_LOG_LIMIT = 256
+# Client source addresses counted apart per BMC in ``requesters``; any further ones
+# share the OTHER_SOURCES entry, so a BMC's memory stays bounded whoever asks.
+REQUESTERS_LIMIT = 64
+OTHER_SOURCES = "other"
+# Fields of a ``requesters`` entry: [logins, Get Chassis Status count, monotonic time of the last].
+LOGINS, STATUS_READS, LAST_STATUS = 0, 1, 2
 
 # RMCP+ status codes (IPMI v2.0 table 13-15).
 RMCP_NO_RESOURCES = 0x01
@@ -39,7 +46,7 @@ class Session:
 
     __slots__ = ("bmc_sid", "console_sid", "handle", "suite", "state", "rm", "rc", "role",
                  "username", "keys", "priv", "max_priv", "out_seq", "last_seen", "peer",
-                 "rakp2", "rakp4")
+                 "rakp2", "rakp4", "opened")
 
     def __init__(self, bmc_sid: int, console_sid: int, handle: int, suite: crypto.CipherSuite,
                  peer: tuple[str, int], now: float):
@@ -55,6 +62,7 @@ class Session:
         self.priv = self.max_priv = 0
         self.out_seq = 0
         self.last_seen = now
+        self.opened = now  # monotonic time of the Open Session Request
         self.peer = peer
         self.rakp2 = self.rakp4 = b""  # sent again, unchanged, to a retransmitted RAKP 1 / 3
 
@@ -66,7 +74,8 @@ class Bmc:
                  "sessions", "next_handle", "power_on", "pending_power", "down_until",
                  "boot_flags", "boot_flags_set_at", "boot_flag_clearing", "boot_set_in_progress",
                  "boot_info_ack", "last_boot_device", "power_actions", "power_log", "sdr_reservation",
-                 "deferred", "status_reads", "out_of_band_at", "slots_peak", "active_peak")
+                 "deferred", "status_reads", "out_of_band_at", "slots_peak", "active_peak",
+                 "requesters", "sources_peak")
 
     def __init__(self, name: str, username: str, password: str, behaviour: Behaviour,
                  counters: Counter, rng: random.Random, power_on: bool = False,
@@ -106,12 +115,45 @@ class Bmc:
         # High-water marks of len(sessions) (half-open handshakes hold a slot too) and of
         # ACTIVE sessions; kept by the fleet after each datagram, reset by its "slots" op.
         self.slots_peak = self.active_peak = 0
+        # Who asked, by client source address: [logins, Get Chassis Status reads, monotonic
+        # time of the last read], so a test of several conductors can tell which one polls
+        # this BMC, how often, and when it took over. Cleared by the "requesters" op's reset.
+        self.requesters: dict[str, list] = {}
+        # High-water mark of distinct source addresses holding ACTIVE sessions at once
+        # (raised at each login, the only moment it can rise).
+        self.sources_peak = 0
 
-    def note_status_read(self) -> None:
+    def requester(self, source: str) -> list:
+        """The ``requesters`` entry of ``source`` (created; OTHER_SOURCES past the limit)."""
+        entry = self.requesters.get(source)
+        if entry is None:
+            if len(self.requesters) >= REQUESTERS_LIMIT:
+                source = OTHER_SOURCES
+                entry = self.requesters.get(source)
+            if entry is None:  # one key string for all BMCs (recvfrom makes a new one each time)
+                entry = self.requesters[sys.intern(source)] = [0, 0, None]
+        return entry
+
+    def note_status_read(self, source: str, now: float) -> None:
+        """One Get Chassis Status from ``source`` (the client's IP address) at monotonic ``now``."""
         reads = self.status_reads
         reads.append(time.time())
         if len(reads) > 64:
             del reads[:32]
+        entry = self.requesters.get(source) or self.requester(source)
+        entry[STATUS_READS] += 1
+        entry[LAST_STATUS] = now
+
+    def note_login(self, source: str) -> None:
+        """A session from ``source`` became active: count it, raise the sources mark."""
+        self.requester(source)[LOGINS] += 1
+        holders = self.sources_holding()
+        if holders > self.sources_peak:
+            self.sources_peak = holders
+
+    def sources_holding(self) -> int:
+        """Distinct source addresses with an ACTIVE session now."""
+        return len({s.peer[0] for s in self.sessions.values() if s.state == ACTIVE})
 
     def note_power_action(self, action: str) -> None:
         """Count one accepted Chassis Control request and log it in order."""
@@ -367,4 +409,5 @@ class Bmc:
         s.rakp4 = wire.encode_v20_clear(
             wire.PAYLOAD_RAKP4, bytes((tag, 0, 0, 0)) + struct.pack("<I", s.console_sid) + icv)
         self.counters["login.ok"] += 1
+        self.note_login(s.peer[0])
         return s.rakp4

@@ -168,7 +168,7 @@ def get_system_guid(bmc, session, data, now):
 
 @command(NETFN_CHASSIS, 0x01, "get_chassis_status", PRIV_USER)
 def get_chassis_status(bmc, session, data, now):
-    bmc.note_status_read()
+    bmc.note_status_read(session.peer[0], now)
     # Power restore policy "previous" (bits 6:5 = 01b).
     return OK, bytes((0x20 | bmc.is_powered(now), 0x00, 0x00, 0x00))
 

@@ -80,6 +80,29 @@ class SimControl:
         reply.pop("ok")
         return reply
 
+    def requesters(self, addresses: list[str] | None = None, reset: bool = False,
+                   detail: bool = True) -> dict[str, Any]:
+        """Who asked which BMC, by the client's source address, and who holds its sessions.
+
+        ``{"now", "bmcs", "sources", "held_max", "shared_now", "sources_peak", "requesters"}``:
+        ``requesters`` maps a BMC key to ``sources`` ({source address: ``logins`` (sessions
+        activated), ``status_reads`` (Get Chassis Status), ``last_status`` (time of the
+        latest, or None)}, counted since the last reset), ``held`` ({source address: session
+        slots held now, half-open handshakes included}), ``sessions`` (each held one:
+        ``source``, ``port``, ``state`` "active" or "handshake", ``opened``, ``last_seen``)
+        and ``sources_peak`` (most source addresses holding active sessions at once since
+        the last reset). Without ``addresses`` it lists only BMCs someone asked or holds;
+        ``detail=False`` leaves it out. Top-level ``sources`` totals per source address
+        (``bmcs``, ``logins``, ``status_reads``, ``last_status``, ``held``, ``bmcs_held``);
+        ``held_max`` is the most slots one BMC holds now, ``shared_now`` the BMCs whose active
+        sessions come from more than one source now. Times are the simulator host's
+        ``time.monotonic()`` (``now`` is the time of the reply), comparable with the caller's
+        on the same machine. ``reset`` clears the counts after reading them. None: all BMCs.
+        """
+        reply = self.request("requesters", addresses=addresses, reset=reset, detail=detail)
+        reply.pop("ok")
+        return reply
+
     def reboot(self, addresses: list[str] | None, downtime: float = 0.0) -> int:
         """Reboot BMCs: all their sessions vanish; silent for ``downtime`` s."""
         return self.request("reboot", addresses=addresses, downtime=downtime)["changed"]

@@ -20,7 +20,7 @@ from collections import Counter
 from typing import Any
 
 from ironic_scale.sim.behaviour import Behaviour
-from ironic_scale.sim.bmc import ACTIVE, Bmc
+from ironic_scale.sim.bmc import ACTIVE, LAST_STATUS, LOGINS, STATUS_READS, Bmc
 from ironic_scale.sim.control import encode
 from ironic_scale.sim.inventory import Endpoint
 
@@ -61,6 +61,36 @@ def merge_slots(replies: list[dict[str, Any]]) -> dict[str, Any]:
             "held_max": max((r["held_max"] for r in replies), default=0),
             "no_slot": sum(r["no_slot"] for r in replies),
             "dropped": sum(r["dropped"] for r in replies)}
+
+
+def _source_totals() -> dict[str, Any]:
+    return {"bmcs": 0, "logins": 0, "status_reads": 0, "last_status": None, "held": 0,
+            "bmcs_held": 0}
+
+
+def _add_source(total: dict[str, Any], part: dict[str, Any]) -> None:
+    for key in ("bmcs", "logins", "status_reads", "held", "bmcs_held"):
+        total[key] += part[key]
+    if part["last_status"] is not None and (total["last_status"] is None
+                                            or part["last_status"] > total["last_status"]):
+        total["last_status"] = part["last_status"]
+
+
+def merge_requesters(replies: list[dict[str, Any]]) -> dict[str, Any]:
+    """One ``requesters`` reply from those of several worker processes."""
+    sources: dict[str, dict[str, Any]] = {}
+    for r in replies:
+        for ip, part in r["sources"].items():
+            _add_source(sources.setdefault(ip, _source_totals()), part)
+    merged = {"now": max((r["now"] for r in replies), default=time.monotonic()),
+              "bmcs": sum(r["bmcs"] for r in replies),
+              "sources": dict(sorted(sources.items())),
+              "held_max": max((r["held_max"] for r in replies), default=0),
+              "shared_now": sum(r["shared_now"] for r in replies),
+              "sources_peak": max((r["sources_peak"] for r in replies), default=0)}
+    if all("requesters" in r for r in replies):
+        merged["requesters"] = {k: v for r in replies for k, v in r["requesters"].items()}
+    return merged
 
 
 class StartupError(RuntimeError):
@@ -257,6 +287,9 @@ class Fleet:
         if op == "slots":
             return self._slots(self._targets(req.get("addresses")), bool(req.get("reset")),
                                bool(req.get("drop")))
+        if op == "requesters":
+            return self._requesters(req.get("addresses"), bool(req.get("reset")),
+                                    req.get("detail", True) is not False)
         if op == "stop":
             self.stopped.set()
             return {"counters": self.snapshot()}
@@ -288,6 +321,66 @@ class Fleet:
             for b in targets:
                 b.slots_peak = b.active_peak = 0
                 note_slots(b)
+        return reply
+
+    def _requesters(self, addresses: list[str] | None, reset: bool, detail: bool) -> dict[str, Any]:
+        """Who asked each BMC, by client source address, and who holds its sessions now.
+
+        Per BMC (``requesters``, with ``detail``): ``sources`` maps a source address to
+        its ``logins`` (sessions activated), ``status_reads`` (Get Chassis Status) and
+        ``last_status`` (monotonic time of the latest, or None) since the last reset;
+        ``held`` maps a source to the session slots it holds now (half-open handshakes
+        too); ``sessions`` lists them (source, port, state, opened, last_seen);
+        ``sources_peak`` is the most sources that held active sessions at once since
+        the last reset. Without ``addresses`` only BMCs with something to show are listed.
+
+        Totals: ``sources`` per source address over the BMCs (``bmcs`` asked, ``held``
+        slots, ``bmcs_held``), ``held_max`` (most slots one BMC holds now), ``shared_now``
+        (BMCs whose active sessions come from more than one source now) and
+        ``sources_peak``. Times are this host's ``time.monotonic()``, as ``now``.
+        ``reset`` (after reading) clears the counts and restarts the peaks from now.
+        """
+        now = time.monotonic()
+        targets = self._targets(addresses)
+        sources: dict[str, dict[str, Any]] = {}
+        listed: dict[str, Any] = {}
+        held_max = shared = peak = 0
+        for b in targets:
+            if b.sessions:
+                b.expire_sessions(now)  # what a client would find: no session past its timeout
+            held: dict[str, int] = {}
+            for sess in b.sessions.values():
+                held[sess.peer[0]] = held.get(sess.peer[0], 0) + 1
+            held_max = max(held_max, len(b.sessions))
+            holding = b.sources_holding()
+            shared += holding > 1
+            peak = max(peak, b.sources_peak, holding)
+            for ip in held.keys() | b.requesters.keys():
+                entry = b.requesters.get(ip, (0, 0, None))
+                _add_source(sources.setdefault(ip, _source_totals()), {
+                    "bmcs": 1, "logins": entry[LOGINS], "status_reads": entry[STATUS_READS],
+                    "last_status": entry[LAST_STATUS], "held": held.get(ip, 0),
+                    "bmcs_held": int(ip in held)})
+            if detail and (addresses is not None or held or b.requesters):
+                listed[b.name] = {
+                    "sources": {ip: {"logins": e[LOGINS], "status_reads": e[STATUS_READS],
+                                     "last_status": e[LAST_STATUS]}
+                                for ip, e in sorted(b.requesters.items())},
+                    "held": dict(sorted(held.items())),
+                    "sessions": sorted(({"source": x.peer[0], "port": x.peer[1],
+                                         "state": "active" if x.state == ACTIVE else "handshake",
+                                         "opened": x.opened, "last_seen": x.last_seen}
+                                        for x in b.sessions.values()),
+                                       key=lambda x: (x["opened"], x["source"], x["port"])),
+                    "sources_peak": max(b.sources_peak, holding)}
+        reply: dict[str, Any] = {"now": now, "bmcs": len(targets), "sources": dict(sorted(sources.items())),
+                                 "held_max": held_max, "shared_now": shared, "sources_peak": peak}
+        if detail:
+            reply["requesters"] = listed
+        if reset:
+            for b in targets:
+                b.requesters.clear()
+                b.sources_peak = b.sources_holding()
         return reply
 
     async def serve_control(self, path: str) -> asyncio.AbstractServer:

@@ -23,11 +23,19 @@ from typing import Any
 from ironic_scale.sim import inventory
 from ironic_scale.sim.behaviour import Behaviour
 from ironic_scale.sim.control import encode
-from ironic_scale.sim.fleet import MISSED_LISTED, Fleet, StartupError, merge_slots, raise_fd_limit
+from ironic_scale.sim.fleet import (
+    MISSED_LISTED,
+    Fleet,
+    StartupError,
+    merge_requesters,
+    merge_slots,
+    raise_fd_limit,
+)
 from ironic_scale.sim.inventory import Endpoint
 
 FDS_RESERVED = 64  # descriptors a worker keeps for itself (control, pipes, stdio)
 START_TIMEOUT = 120.0
+REPLY_LIMIT = 2**28  # bytes of one worker's control reply (a requesters reply lists every BMC)
 
 
 @dataclass
@@ -160,7 +168,8 @@ class Supervisor:
     # -- control routing ---------------------------------------------------------
 
     async def _ask(self, index: int, request: dict[str, Any]) -> dict[str, Any]:
-        reader, writer = await asyncio.open_unix_connection(self.workers[index][1])
+        reader, writer = await asyncio.open_unix_connection(self.workers[index][1],
+                                                            limit=REPLY_LIMIT)
         try:
             writer.write(encode(request))
             await writer.drain()
@@ -213,6 +222,8 @@ class Supervisor:
                     "missed": missed[:MISSED_LISTED], "missed_count": sum(r["missed_count"] for r in replies)}
         if op == "slots":
             return merge_slots(replies)
+        if op == "requesters":
+            return merge_requesters(replies)
         return {"changed": sum(r["changed"] for r in replies)}
 
     async def serve(self, duration: float | None, on_ready: Callable[[], None]) -> dict[str, Any]:

@@ -405,7 +405,7 @@ class ConfTestCase(NativeIPMITestCase):
         names = {o.name for o in opts}
         self.assertEqual({"session_cache_size", "command_timeout", "retry_interval", "keepalive",
                           "keepalive_interval", "idle_timeout", "pool_size",
-                          "min_command_interval", "sockets"}, names)
+                          "min_command_interval", "sockets", "source_address"}, names)
         self.assertTrue(all(o.help for o in opts))
 
     def test_engine_config(self):
@@ -413,9 +413,10 @@ class ConfTestCase(NativeIPMITestCase):
         ns_conf.register_opts(conf)
         conf([])
         config = ns_conf.engine_config(conf)
-        self.assertEqual((4, 1.0, 25.0, 600.0, 30000, 0.0),
+        self.assertEqual((4, 1.0, 25.0, 600.0, 30000, 0.0, None),
                          (config.sockets, config.retry_interval, config.keepalive_interval,
-                          config.idle_timeout, config.max_sessions, config.min_command_interval))
+                          config.idle_timeout, config.max_sessions, config.min_command_interval,
+                          config.source_address))
         conf.set_override("keepalive", False, group="native_ipmi")
         conf.set_override("session_cache_size", 50, group="native_ipmi")
         config = ns_conf.engine_config(conf)

@@ -180,6 +180,7 @@ class ProcessInfo:
     machine: str = ""  # the loopback address (host) a conductor runs on
     json_rpc_port: int = 0
     registered_name: str = ""  # the name the conductor registers: its member of the hash ring
+    source_address: str = ""  # where its IPMI traffic comes from (the simulator tells who asked)
 
     @property
     def is_conductor(self) -> bool:
@@ -249,6 +250,17 @@ class _Planned:
     machine: str  # the loopback address it runs on ([json_rpc]host_ip, source_address)
     json_rpc_port: int
     registered_name: str
+    source_address: str = ""
+
+
+def source_address(machine: str, index: int) -> str:
+    """A loopback address of instance ``index`` (1..N) on ``machine`` for its IPMI traffic alone.
+
+    Instance 1 uses the machine's address; the others the same host part 256 * (index - 1)
+    further on, outside the /24 the machines take, so every conductor of the stack has its own
+    and the simulator can tell which conductor polled a BMC.
+    """
+    return str(ipaddress.ip_address(machine) + 256 * (index - 1))
 
 
 COMMANDS = {"ironic": "ironic", "api": "ironic-api", "conductor": "ironic-conductor"}
@@ -311,7 +323,7 @@ class Stack:
                 ProcessInfo(name=p.name, pid=0, log=str(self.work / f"{p.name}.log"),
                             config_files=[str(f) for f in files[p.name]], host=p.host, role=p.role,
                             machine=p.machine, json_rpc_port=p.json_rpc_port,
-                            registered_name=p.registered_name)
+                            registered_name=p.registered_name, source_address=p.source_address)
                 for p in plan]
             self.state.save(self.work)
         except BaseException:
@@ -397,7 +409,8 @@ class Stack:
         machines = conductor_hosts(spec.conductor_base, spec.hosts)
         default_port = names.DEFAULT_JSON_RPC_PORT
         if spec.db == "sqlite":
-            return [_Planned("ironic", "ironic", machines[0], machines[0], default_port, machines[0])]
+            return [_Planned("ironic", "ironic", machines[0], machines[0], default_port, machines[0],
+                             machines[0])]
         if spec.rpc == "json-rpc":
             state.json_rpc_port = first = spec.json_rpc_port or first_json_rpc_port(machines, spec.per_host)
         else:
@@ -408,12 +421,12 @@ class Stack:
         for machine in machines:
             for inst in names.host_instances(machine, spec.per_host, spec.rpc_transport, first, pin):
                 plan.append(_Planned(f"conductor-{len(plan)}", "conductor", inst.host, machine,
-                                     inst.json_rpc_port, inst.name))
+                                     inst.json_rpc_port, inst.name, source_address(machine, inst.index)))
         return plan
 
     def _render(self, p: _Planned, api_port: int) -> list[Path]:
         assert self.state is not None
-        native = ({"source_address": p.machine}
+        native = ({"source_address": p.source_address}
                   if p.role != "api" and native_ipmi_has("source_address") else {})
         return config.render(self.deploy_dir, self.work, config.ProcessConfig(
             name=p.name, rpc_transport=self.spec.rpc_transport, host=p.host, api_host="127.0.0.1",

@@ -27,7 +27,6 @@ from ironic_scale.stack.processes import (
     children,
     conductor_hosts,
     first_json_rpc_port,
-    native_ipmi_has,
 )
 from ironic_scale.stack.rest import IronicClient
 

@@ -99,6 +99,16 @@ def conductor_queues(state) -> dict[str, int]:
             if name.startswith(prefix)}
 
 
+def assert_ring_prediction_exact(url: str, config_files: list[str], nodes: int) -> None:
+    """`ironic-scale ring validate`: the prediction equals the API's conductor field for every node."""
+    conf = [a for f in config_files for a in ("--config-file", str(f))]
+    res = subprocess.run([sys.executable, "-m", "ironic_scale.cli", "ring", "validate", "--endpoint", url,
+                          *conf, "--format", "json"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["exact"] and doc["agree"] == doc["nodes"] == nodes
+
+
 def power_on_all(client: IronicClient, fleet) -> dict[str, str]:
     """Power every node on through the API (RPC to its conductor); returns node -> conductor."""
     nodes = list(client.nodes())
@@ -153,6 +163,8 @@ def test_mariadb_and_rabbitmq_with_two_conductors_on_each_of_two_hosts(tmp_path,
         assert json.loads(enrolled.stdout)["created"] == 16
         owners = power_on_all(client, fleet)
         assert set(owners.values()) <= set(want), owners
+        # Names with host-2 (oslo.messaging) on MariaDB: the ring prediction is exact.
+        assert_ring_prediction_exact(started["url"], conductors[0].config_files, 16)
 
         # Everything the stack started, down to the broker's helpers, while it runs.
         pids = set().union(*(descendants(p.pid) for p in state.processes))
@@ -196,6 +208,8 @@ def test_postgresql_and_json_rpc_with_two_conductors_per_host(tmp_path, fleet_fa
         assert out["created"] == 16
         owners = power_on_all(stack.client, fleet)
         assert set(owners.values()) <= set(want), owners
+        # Names with :port (json-rpc, two per host): the ring prediction is exact.
+        assert_ring_prediction_exact(state.url, stack.conductors[0].config_files, 16)
         db_name = state.db_name
     assert not any(stack.running().values())
     stack.drop_database()

@@ -1,10 +1,16 @@
-"""The idle logout that follows the power sync, over real UDP to the simulator.
+"""Giving BMC session slots back, over real UDP to the simulator.
+
+The idle logout that follows the power sync:
 
 A conductor's engine gets its idle timeout from ``[conductor]sync_power_state_interval``
 (``[native_ipmi]idle_timeout`` unset): a BMC polled every interval keeps its one session,
 a BMC no longer polled (its node moved to another conductor) is logged out although
 keepalives kept the session alive meanwhile, and the simulator shows the slot freed.
 The floor (60 s) is lowered so that a 1 s "sync interval" gives a 2.5 s timeout.
+
+And a conductor that stops: ``release_sessions`` logs out of every session at once and,
+from then on, of each one right after its answer (what native-ipmi does on a graceful
+conductor stop, drivers/conductor_stop.py).
 
 Everything (BMCs and the client's source address) is in 127.125.0.0/16.
 """
@@ -113,5 +119,48 @@ def test_an_operators_idle_timeout_wins(fleet_factory):
             time.sleep(0.1)
         assert held(fleet, ep.key) == {}
         assert engine.stats()["evicted_idle"] == 1
+    finally:
+        engine.shutdown()
+
+
+def test_release_sessions_logs_out_now_and_after_every_answer_until_kept_again(fleet_factory):
+    fleet = start(fleet_factory, 3)
+    bmcs = [BmcCredentials(ep.address, ep.port, ep.username, ep.password) for ep in fleet.endpoints]
+    keys = [ep.key for ep in fleet.endpoints]
+    engine = Engine(ns_conf.engine_config(conductor_conf(120, source_address=SOURCE, retry_interval=0.2)))
+    try:
+        for c in bmcs:
+            commands.get_power(engine, c, 5)
+        assert [held(fleet, k) for k in keys] == [{SOURCE: 1}] * 3
+        engine.release_sessions()
+        deadline = time.monotonic() + 2.0
+        while any(held(fleet, k) for k in keys) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [held(fleet, k) for k in keys] == [{}] * 3
+        # Requests still work while releasing: each logs in, and out right after its answer.
+        assert commands.get_power(engine, bmcs[0], 5) is False
+        commands.chassis_control(engine, bmcs[1], "on", 5)
+        assert fleet.control.state(keys[1])["power"] == "on"
+        time.sleep(0.2)  # the Close Session datagrams are on their way already
+        assert [held(fleet, k) for k in keys] == [{}] * 3
+        assert engine.stats()["released"] == 5  # 3 at once, then one after each answer
+        engine.keep_sessions()  # a conductor started again in this process
+        commands.get_power(engine, bmcs[2], 5)
+        time.sleep(1.5)
+        assert held(fleet, keys[2]) == {SOURCE: 1}
+    finally:
+        engine.shutdown()
+
+
+def test_release_before_the_engine_ever_started(fleet_factory):
+    fleet = start(fleet_factory, 1)
+    ep = fleet.endpoints[0]
+    engine = Engine(ns_conf.engine_config(conductor_conf(120, source_address=SOURCE, retry_interval=0.2)))
+    try:
+        engine.release_sessions()  # no IO thread yet: nothing to log out, nothing started
+        assert engine._thread is None
+        commands.get_power(engine, BmcCredentials(ep.address, ep.port, ep.username, ep.password), 5)
+        time.sleep(0.2)
+        assert held(fleet, ep.key) == {}
     finally:
         engine.shutdown()

@@ -4,8 +4,9 @@ A conductor that stops (SIGTERM from systemd, a drain with SIGUSR2, a stop
 without deregistering after SIGUSR1) must not leave its sessions holding BMC
 slots until they expire: the node's new owner needs a slot on the same BMC, and
 BMCs have only 4-15. Nothing Ironic 39 does on stop reaches a driver, and the
-process does not end in a way Python notices. What we found in a real
-ironic-conductor (tests/integration/test_conductor_stop.py):
+process does not end in a way Python notices. What a probe in a real
+ironic-conductor worker showed (2 conductors on PostgreSQL, SIGTERM to one's
+master process, as systemd sends it):
 
 - cotyledon's worker ends with ``os._exit`` after ``RPCService.stop``
   (``_service_terminate`` under ``_utils.exit_on_exception``): neither ``atexit``
@@ -22,17 +23,21 @@ ironic-conductor (tests/integration/test_conductor_stop.py):
   the conductor manager, set on every graceful stop (plain, drain, no-deregister)
   before the power sync and the worker pools are stopped.
 
-So we wait on that event. We get the manager the documented way a driver gets
-it: Ironic calls a hardware interface's periodic task with ``(manager, context)``;
+So we wait on that event. We get the manager the way Ironic hands it to
+drivers: it calls a hardware interface's periodic task with ``(manager, context)``;
 ours runs once at start-up and starts one daemon thread that waits (no polling).
 When the event is set the engine releases its sessions: all idle ones are logged
 out at once, and from then on every session right after its last answer, so the
 power syncs, actions and synchronous RPC calls that still finish during the stop
 work (logging in again if they must) and none leaves a slot behind when the
-process exits. ``_shutdown`` is a private attribute: if a later Ironic drops it,
-we warn once at start-up and sessions are then given back only by the BMC's own
-session timeout (IPMI's default 60 s; some BMCs keep idle sessions longer), as
-after a crash, when nothing can log out.
+process exits (tests/integration/test_conductor_stop.py). The event is set just before the
+conductor deregisters, so the idle sessions are logged out well before the node's next
+owner (which refreshes its hash ring every hash_ring_reset_interval) polls the BMC.
+Nothing of Ironic is patched or wrapped; reading its ``_shutdown`` is the one private
+thing we rely on: if a later Ironic drops it, we warn once at start-up, and sessions are then
+given back only by the BMC's own session inactivity timeout (often 30-60 s) once the
+keepalives stop, as after a crash, SIGKILL or SIGINT (cotyledon's fast exit), when
+nothing can log out.
 """
 
 from __future__ import annotations

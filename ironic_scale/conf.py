@@ -33,11 +33,20 @@ OPTS = [
     cfg.FloatOpt("keepalive_interval", default=25.0, min=1.0,
                  help="Idle seconds before a session gets a keepalive. Keep it below the BMCs' "
                       "session inactivity timeout (often 30-60 s)."),
-    cfg.FloatOpt("idle_timeout", default=600.0, min=1.0,
-                 help="Seconds after the last command for a node before its BMC session is "
-                      "logged out, to give back the BMC's session slot (BMCs have only 4-15). "
-                      "Should be longer than [conductor]sync_power_state_interval, or every "
-                      "power sync logs in again."),
+    cfg.FloatOpt("idle_timeout", default=None, min=1.0,
+                 help="Seconds a BMC session may go unused by any command for its node (keepalives "
+                      "do not count) before it is logged out, giving the BMC's session slot back "
+                      "(BMCs have only 4-15). Unset (the default): 2.5 x [conductor]"
+                      "sync_power_state_interval, at least 60 s (600 s with the power sync "
+                      "disabled). Every node this conductor polls is used once a cycle and keeps "
+                      "its session; a node it no longer polls (moved to another conductor by the "
+                      "hash ring, or no longer synced) gives its slot back, and stops getting "
+                      "keepalives, within two and a half cycles, so a fleet of several conductors "
+                      "holds one slot per BMC. The cost: a node left alone this long logs in "
+                      "again on its next command (four more round trips). Raise it when sync "
+                      "cycles take longer than the interval (sessions then expire between polls "
+                      "and every poll logs in again: watch the engine's relogin count), or to keep "
+                      "warm sessions for nodes that are not polled (sync disabled)."),
     cfg.IntOpt("pool_size", default=8, min=1,
                help="Threads of the bulk power poller that reads many BMCs at once (Ironic's "
                     "power sync with [conductor]bulk_power_sync, from the ironic-scale patch "
@@ -84,6 +93,36 @@ def source_address(conf: cfg.ConfigOpts) -> str | None:
         raise ValueError(f"[{GROUP}]source_address: {e}") from None
 
 
+# Derived idle timeout: a node polled every cycle is used at least once per interval plus one
+# cycle's length (polled first in one cycle, last in the next); 2.5 intervals leave room for a
+# cycle that overruns, the floor for short test intervals whose cycles outlast them.
+IDLE_CYCLES = 2.5
+IDLE_FLOOR = 60.0
+IDLE_WITHOUT_SYNC = 600.0  # no power sync: nothing polls, keep warm sessions for actions a while
+IRONIC_SYNC_INTERVAL = 120  # Ironic's [conductor]sync_power_state_interval default
+
+
+def derived_idle_timeout(sync_interval: float) -> float:
+    """The idle timeout for a conductor whose power sync runs every ``sync_interval`` s (<= 0: off)."""
+    if sync_interval <= 0:
+        return IDLE_WITHOUT_SYNC
+    return max(IDLE_FLOOR, IDLE_CYCLES * sync_interval)
+
+
+def sync_interval(conf: cfg.ConfigOpts) -> int:
+    """``[conductor]sync_power_state_interval``, or Ironic's default where it is not registered."""
+    try:
+        return conf.conductor.sync_power_state_interval
+    except (cfg.NoSuchOptError, cfg.NoSuchGroupError, AttributeError):
+        return IRONIC_SYNC_INTERVAL
+
+
+def idle_timeout(conf: cfg.ConfigOpts) -> float:
+    """``[native_ipmi]idle_timeout`` when the operator set it, else derived from the power sync."""
+    value = conf[GROUP].idle_timeout
+    return value if value is not None else derived_idle_timeout(sync_interval(conf))
+
+
 def engine_config(conf: cfg.ConfigOpts) -> EngineConfig:
     """The engine's settings from ``[native_ipmi]``; keepalive=False disables keepalives.
 
@@ -94,7 +133,7 @@ def engine_config(conf: cfg.ConfigOpts) -> EngineConfig:
         sockets=group.sockets,
         retry_interval=group.retry_interval,
         keepalive_interval=group.keepalive_interval if group.keepalive else 0.0,
-        idle_timeout=group.idle_timeout,
+        idle_timeout=idle_timeout(conf),
         max_sessions=group.session_cache_size,
         min_command_interval=group.min_command_interval,
         source_address=source_address(conf),

@@ -98,7 +98,12 @@ def check_config() -> None:
                     "BMCs over IPv4, so it is not used (the kernel picks the source).", source)
 
 def _engine_config() -> EngineConfig:
-    return ns_conf.engine_config(CONF)
+    config = ns_conf.engine_config(CONF)
+    LOG.info("native-ipmi: BMC sessions unused for %.0f s are logged out (%s)", config.idle_timeout,
+             "[native_ipmi]idle_timeout" if CONF.native_ipmi.idle_timeout is not None else
+             f"{ns_conf.IDLE_CYCLES} x [conductor]sync_power_state_interval, at least "
+             f"{ns_conf.IDLE_FLOOR:.0f} s")
+    return config
 
 
 def engine() -> Engine:

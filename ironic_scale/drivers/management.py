@@ -18,7 +18,7 @@ from ironic.drivers.modules import boot_mode_utils
 from oslo_log import log as logging
 from oslo_utils import strutils
 
-from ironic_scale.drivers import common
+from ironic_scale.drivers import common, conductor_stop
 from ironic_scale.ipmi import commands, errors
 
 LOG = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def _is_true(value: Any) -> bool:
     return strutils.bool_from_string(value)
 
 
-class NativeIPMIManagement(base.ManagementInterface):
+class NativeIPMIManagement(conductor_stop.LogsOutOnConductorStop, base.ManagementInterface):
     """Boot device, sensors, NMI and vendor detection over persistent IPMI sessions."""
 
     def __init__(self) -> None:

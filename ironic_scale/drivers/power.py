@@ -16,7 +16,7 @@ from ironic.conf import CONF
 from ironic.drivers import base
 from ironic.drivers import utils as driver_utils
 
-from ironic_scale.drivers import bulk_power, common
+from ironic_scale.drivers import bulk_power, common, conductor_stop
 from ironic_scale.ipmi import commands
 
 METRICS = metrics_utils.get_metrics_logger(__name__)
@@ -73,7 +73,7 @@ def _set_and_wait(task: Any, power_action: str, timeout: int | None = None) -> s
     return cond_utils.node_wait_for_power_state(task, target, timeout=timeout)
 
 
-class NativeIPMIPower(base.PowerInterface):
+class NativeIPMIPower(conductor_stop.LogsOutOnConductorStop, base.PowerInterface):
     """Power on/off/reboot/soft off over persistent IPMI 2.0 sessions."""
 
     def __init__(self) -> None:

@@ -123,6 +123,9 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._closed = False  # shut down for good: new requests fail at once
+        # Releasing: every session is logged out as soon as it has nothing to do (the
+        # process is about to end). Set by release_sessions(), before or in the IO thread.
+        self._releasing = False
         self._sessions: dict[tuple, ClientSession] = {}
         self._by_sid: dict[int, ClientSession] = {}
         # Sessions logging in, by (socket, peer): pre-session replies that do not
@@ -176,6 +179,28 @@ class Engine:
         if self._thread is None:
             return  # never started: no session to close
         self._post(("close", creds.session_key))
+
+    def release_sessions(self) -> None:
+        """Log out of every session now, and from now on of each one as soon as it is idle.
+
+        For a process about to end: unlike ``shutdown`` nothing fails, requests still
+        run (logging in again if they must), but no session outlives its last answer,
+        so none is left holding a BMC slot when the process exits. ``keep_sessions``
+        undoes it.
+        """
+        with self._lock:
+            if self._thread is None or self._closed:
+                self._releasing = True  # no session yet; the IO thread reads it when it starts
+                return
+        self._post(("release", True))
+
+    def keep_sessions(self) -> None:
+        """Keep idle sessions logged in again (until idle_timeout), as normally."""
+        with self._lock:
+            if self._thread is None or self._closed:
+                self._releasing = False
+                return
+        self._post(("release", False))
 
     def stats(self) -> dict[str, Any]:
         future: Future = Future()
@@ -266,6 +291,8 @@ class Engine:
                     self._read(fd_to_sock[fd], now)
             self._guarded(self._drain_jobs, now)
             self._guarded(self._run_timers, now)
+            if self._releasing:
+                self._guarded(self._release_idle, now)
             if now >= self._next_maintenance:
                 self._next_maintenance = now + MAINTENANCE_INTERVAL
                 self._guarded(self._maintain, now)
@@ -358,6 +385,8 @@ class Engine:
                 session = self._sessions.get(job[1])
                 if session is not None and not session.busy:
                     self._drop(session, "closed")
+            elif kind == "release":
+                self._releasing = job[1]
             elif kind == "stats":
                 job[1].set_result(self._snapshot())
             elif kind == "stop":
@@ -428,6 +457,12 @@ class Engine:
             idle = sorted((s for s in self._sessions.values() if not s.busy), key=lambda s: s.last_used)
             for session in idle[:excess]:
                 self._drop(session, "evicted_lru")
+
+    def _release_idle(self, now: float) -> None:
+        """While releasing: log out of every session with nothing queued or in flight (called
+        after each batch of packets and timers, so a session goes right after its answer)."""
+        for session in [s for s in self._sessions.values() if not s.busy]:
+            self._drop(session, "released")
 
     def _drop(self, session: ClientSession, reason: str) -> None:
         # Nobody waits for these answers, so copies stand in for retransmissions:

@@ -4,6 +4,7 @@ import unittest
 
 from ironic.common import exception, states
 from ironic.conductor import task_manager
+from ironic.conf import CONF
 from ironic.drivers.modules import ipmitool
 from oslo_config import cfg
 
@@ -413,7 +414,8 @@ class ConfTestCase(NativeIPMITestCase):
         ns_conf.register_opts(conf)
         conf([])
         config = ns_conf.engine_config(conf)
-        self.assertEqual((4, 1.0, 25.0, 600.0, 30000, 0.0, None),
+        # No [conductor] group here: the idle timeout follows Ironic's default sync interval.
+        self.assertEqual((4, 1.0, 25.0, 300.0, 30000, 0.0, None),
                          (config.sockets, config.retry_interval, config.keepalive_interval,
                           config.idle_timeout, config.max_sessions, config.min_command_interval,
                           config.source_address))
@@ -421,3 +423,21 @@ class ConfTestCase(NativeIPMITestCase):
         conf.set_override("session_cache_size", 50, group="native_ipmi")
         config = ns_conf.engine_config(conf)
         self.assertEqual((0.0, 50), (config.keepalive_interval, config.max_sessions))
+
+    def test_idle_timeout_follows_the_power_sync_unless_set(self):
+        # Ironic's CONF, as in a conductor: [conductor]sync_power_state_interval decides.
+        self.assertIsNone(CONF.native_ipmi.idle_timeout)
+        for interval, idle in ((120, 300.0), (60, 150.0), (600, 1500.0), (10, 60.0), (24, 60.0),
+                               (0, 600.0), (-1, 600.0)):
+            self.config(sync_power_state_interval=interval, group="conductor")
+            self.assertEqual(idle, ns_conf.engine_config(CONF).idle_timeout, interval)
+        self.config(idle_timeout=45.0, group="native_ipmi")  # set by the operator: it wins
+        self.assertEqual(45.0, ns_conf.engine_config(CONF).idle_timeout)
+        self.config(sync_power_state_interval=600, group="conductor")
+        self.assertEqual(45.0, ns_conf.engine_config(CONF).idle_timeout)
+
+    def test_idle_timeout_is_unset_by_default_and_says_what_it_costs(self):
+        [opt] = [o for o in ns_conf.OPTS if o.name == "idle_timeout"]
+        self.assertIsNone(opt.default)
+        for words in ("sync_power_state_interval", "2.5", "60 s", "log", "Raise it"):
+            self.assertIn(words, opt.help)

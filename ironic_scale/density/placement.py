@@ -23,6 +23,10 @@ from typing import Any
 # Counts per BMC key, then per source address: (status reads, wall time of the latest or None).
 Counts = dict[str, dict[str, tuple[int, float | None]]]
 EXAMPLES = 10  # BMC keys named per kind of failure
+# oslo.log stamps lines in whole milliseconds (truncated): a cycle's last read can come up to
+# a millisecond after the logged end. The next cycle's first read comes after it lists its
+# nodes from the database, many milliseconds later; a read this close to the end is the cycle's.
+LOG_GRAIN = 0.002
 
 
 def counts_from_reply(reply: Mapping[str, Any], wall_offset: float) -> Counts:
@@ -40,8 +44,9 @@ def window_reads(before: Counts, after: Counts, since: float, until: float,
     """Reads per BMC and source within ``(since, until]`` from two snapshots.
 
     ``before`` was taken just after ``since`` (and reset the counts when ``before_reset``);
-    ``after`` just after ``until``. A latest read after ``since`` in ``before`` belongs to
-    the window (it is added back); a latest read after ``until`` in ``after`` does not.
+    ``after`` just after ``until``; both are logged cycle ends (``LOG_GRAIN``). A latest read
+    after ``since`` in ``before`` belongs to the window (it is added back); a latest read
+    after ``until`` in ``after`` does not.
     """
     out: dict[str, dict[str, int]] = {}
     for key in before.keys() | after.keys():
@@ -51,9 +56,9 @@ def window_reads(before: Counts, after: Counts, since: float, until: float,
             n_before, last_before = b.get(src, (0, None))
             n_after, last_after = a.get(src, (0, None))
             n = n_after if before_reset else n_after - n_before
-            if last_before is not None and last_before > since:
+            if last_before is not None and last_before > since + LOG_GRAIN:
                 n += 1
-            if last_after is not None and last_after > until:
+            if last_after is not None and last_after > until + LOG_GRAIN:
                 n -= 1
             if n:
                 per[src] = n

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,7 +190,9 @@ class DriverRun:
         settings = RingSettings(
             exponent=int(self.plan.option("DEFAULT", "hash_partition_exponent", str(DEFAULT_EXPONENT))),
             algorithm=self.plan.option("DEFAULT", "hash_ring_algorithm", DEFAULT_ALGORITHM))
-        cluster = sources.from_api(sources.connect(endpoint=self.stack.state.url))
+        with warnings.catch_warnings():  # openstacksdk frowns on the API version "latest"
+            warnings.simplefilter("ignore")
+            cluster = sources.from_api(sources.connect(endpoint=self.stack.state.url))
         owners = ring.predict(cluster, settings)
         bmc_of_node = {}
         for node in self.stack.client.nodes():

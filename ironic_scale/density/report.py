@@ -143,18 +143,25 @@ def render(doc: dict[str, Any]) -> str:
     settings = doc["settings"]
     width = max([12, *(len(r["method"]) for r in doc["rows"])])
     cores = doc["machine"].get("cores")
+    most = max((r.get("conductors", 1) for r in doc["rows"]), default=1)
+    several = most > 1  # the conductor columns: one conductor keeps the table it always had
     lines = [
         f"ironic-scale density, {doc['started']}: a real Ironic {doc['versions'].get('ironic')} "
         f"({_shape(doc)}), sync interval {settings['sync_interval']} s, {cores} cores",
-        "Cycle time from Ironic's log (with several conductors: the slowest conductor's cycle of each "
-        "round); nodes/s: all nodes over that; polled nodes from the simulator; conductor CPU is every "
-        "conductor's worker process, children included, within its own cycle, summed; simulator CPU "
-        "shown separately; SQL: statements the stack's database ran within each cycle (pg_stat_statements).",
+        ("Cycle time from Ironic's log (with several conductors: the slowest conductor's cycle of each "
+         "round); nodes/s: all nodes over that; polled nodes from the simulator; conductor CPU is every "
+         "conductor's worker process, children included, within its own cycle, summed; "
+         if several else
+         "Cycle time from Ironic's log; polled nodes from the simulator; conductor CPU is its "
+         "worker process, children included, within each cycle; ")
+        + "simulator CPU shown separately; SQL: statements the stack's database ran within each cycle "
+          "(pg_stat_statements).",
         "",
-        f"{'nodes':>6} {'cond':>4} {'driver':<{width}} {'cyc':>3} {'cycle s med (min-max)':>24} "
-        f"{'nodes/s':>8} {'CPU ms/node med (min-max)':>26} {'vs ipmi':>8} {'vs native':>9} "
-        f"{'sim ms/node':>11} {'polled':>13} {'owner ok':>11} {'SQL/cycle':>9} {'RSS MiB':>8} "
-        f"{'of 120 s':>8}",
+        f"{'nodes':>6} " + (f"{'cond':>4} " if several else "") + f"{'driver':<{width}} {'cyc':>3} "
+        f"{'cycle s med (min-max)':>24} " + (f"{'nodes/s':>8} " if several else "")
+        + f"{'CPU ms/node med (min-max)':>26} {'vs ipmi':>8} {'vs native':>9} {'sim ms/node':>11} "
+        f"{'polled':>13} " + (f"{'owner ok':>11} " if several else "")
+        + f"{'SQL/cycle':>9} {'RSS MiB':>8} {'of 120 s':>8}",
     ]
     for r in doc["rows"]:
         s = r["summary"]
@@ -167,14 +174,15 @@ def render(doc: dict[str, Any]) -> str:
         p = r.get("placement")
         owner = f"{p['exact']}/{p['checked']}" if p else "-"
         lines.append(
-            f"{r['size']:>6} {r.get('conductors', 1):>4} {r['method']:<{width}} {r['cycles']:>3} "
-            f"{spread_text(cyc, '.2f'):>24} {rate_text:>8} "
-            f"{spread_text(s['conductor_cpu_ms_per_node'], '.3f'):>26} {ratio(r.get('cpu_vs_ipmi')):>8} "
+            f"{r['size']:>6} " + (f"{r.get('conductors', 1):>4} " if several else "")
+            + f"{r['method']:<{width}} {r['cycles']:>3} {spread_text(cyc, '.2f'):>24} "
+            + (f"{rate_text:>8} " if several else "")
+            + f"{spread_text(s['conductor_cpu_ms_per_node'], '.3f'):>26} {ratio(r.get('cpu_vs_ipmi')):>8} "
             f"{ratio(r.get('cpu_vs_native')):>9} "
-            f"{spread_text(s['sim_cpu_ms_per_node'], '.3f').split(' ')[0]:>11} {polled:>13} {owner:>11} "
-            f"{sql:>9} {_rss_each_conductor(r):>8} {share:>8}")
-    most = max((r.get("conductors", 1) for r in doc["rows"]), default=1)
-    if most > 1:
+            f"{spread_text(s['sim_cpu_ms_per_node'], '.3f').split(' ')[0]:>11} {polled:>13} "
+            + (f"{owner:>11} " if several else "")
+            + f"{sql:>9} {_rss_each_conductor(r):>8} {share:>8}")
+    if several:
         lines.append("(owner ok: nodes read exactly once per measured cycle, by their predicted conductor "
                      "alone (the simulator, by source address); RSS: the largest conductor worker; "
                      "'-': not checked (ipmitool sends from no source address of ours))")

@@ -23,7 +23,7 @@ from ironic_scale.density.cycles import CycleWatcher
 from ironic_scale.density.procstat import Sampler
 
 if TYPE_CHECKING:
-    from ironic_scale.density.runner import DriverRun
+    from ironic_scale.density.runner import DriverRun, RoundWatcher
 
 
 def _node_keys(run: "DriverRun") -> dict[str, dict[str, Any]]:
@@ -52,7 +52,7 @@ def correction(state: dict[str, Any], cycles: list[dict[str, Any]]) -> dict[str,
             "after_cycle_start": round(at - cycle["start"], 3) if cycle else None}
 
 
-def run_checks(run: "DriverRun", watcher: CycleWatcher, sampler: Sampler, timeout: float,
+def run_checks(run: "DriverRun", watcher: "CycleWatcher | RoundWatcher", sampler: Sampler, timeout: float,
                alive: Callable[[], bool]) -> dict[str, Any]:
     result: dict[str, Any] = {"cycles": []}
 

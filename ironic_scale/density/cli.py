@@ -20,9 +20,9 @@ def add_density(sub: argparse._SubParsersAction) -> None:
         "density", help="sync-cycle cost of a real Ironic per driver, on a simulated fleet",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="For each size: start a simulated fleet; for each series a fresh real Ironic 39 "
-                    "(all-in-one on SQLite, or API + one conductor on PostgreSQL) with one node per BMC "
-                    "enrolled through Ironic's object layer; then measure power-sync cycles: cycle time "
-                    "(Ironic's log), nodes polled (the simulator), conductor CPU per node (its worker "
+                    "(all-in-one on SQLite, or API + N conductors on PostgreSQL or MariaDB) with one node "
+                    "per BMC enrolled through Ironic's object layer; then measure power-sync cycles: cycle "
+                    "time (Ironic's log), nodes polled (the simulator), conductor CPU per node (its worker "
                     "process, children included), RSS and, on PostgreSQL, SQL statements per cycle "
                     "(pg_stat_statements). Series: ipmi (Ironic's ipmitool driver), native-ipmi (ours, "
                     "stock Ironic), native-ipmi-patched (ours, on a copy of Ironic with patches/ applied "
@@ -33,6 +33,8 @@ def add_density(sub: argparse._SubParsersAction) -> None:
                "  ironic-scale density --sizes 200 --db postgresql \\\n"
                "      --drivers native-ipmi,native-ipmi-patched --flips 2   # with SQL statements\n"
                "  ironic-scale density --sizes 1000,5000,25000 --api-users 10 --profile 20\n"
+               "  ironic-scale density --sizes 1000,5000 --db postgresql --conductors 1,2,4 \\\n"
+               "      --drivers native-ipmi,native-ipmi-patched   # sync throughput per conductor count\n"
                "  ironic-scale density --sizes 50 --dead-fraction 0.04 --flips 3 --max-retries 1")
     p.add_argument("--sizes", type=argtypes.size_list, default=[1000],
                    help="node counts, e.g. 1000,5000,25000 (default 1000)")
@@ -49,11 +51,22 @@ def add_density(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sync-interval", type=argtypes.positive_int, default=10,
                    help="[conductor]sync_power_state_interval in s (default 10; a cycle longer than "
                         "it is followed at once by the next)")
-    p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite",
-                   help="sqlite: all-in-one ironic; postgresql: ironic-api + conductor, and SQL statements "
-                        "per cycle are counted (the cluster is restarted once to preload pg_stat_statements)")
+    p.add_argument("--db", choices=("sqlite", "postgresql", "mariadb"), default="sqlite",
+                   help="sqlite: all-in-one ironic (one conductor); postgresql: ironic-api + conductors, and "
+                        "SQL statements per cycle are counted (the cluster is restarted once to preload "
+                        "pg_stat_statements); mariadb: ironic-api + conductors on a private MariaDB")
+    p.add_argument("--rpc", choices=("json-rpc", "rabbit"), default="json-rpc",
+                   help="between API and conductors (postgresql and mariadb): json-rpc, or oslo.messaging "
+                        "over a private RabbitMQ")
+    p.add_argument("--conductors", type=argtypes.size_list, default=[1], metavar="LIST",
+                   help="conductor counts to run every size and series with, e.g. 1,2,4 (default 1; "
+                        "more than one needs --db postgresql or mariadb); each is hosts x --per-host")
+    p.add_argument("--per-host", type=argtypes.positive_int, default=1, metavar="N",
+                   help="conductors per loopback host address (default 1); every count of "
+                        "--conductors above 1 must be a multiple of it")
     p.add_argument("--address", default="127.170.0.1", help="first simulator address (loopback)")
-    p.add_argument("--conductor-address", default="127.100.0.1", help="the conductor's loopback address")
+    p.add_argument("--conductor-address", default="127.100.0.1",
+                   help="the first conductor host's loopback address (the others follow it)")
     p.add_argument("--dead-fraction", type=argtypes.fraction, default=0.0,
                    help="BMCs that never answer; checks retries, maintenance and the others' sync")
     p.add_argument("--flips", type=int, default=0,
@@ -85,7 +98,18 @@ def _options(args: argparse.Namespace) -> dict[str, dict[str, str]]:
     return options
 
 
+def _check_shape(args: argparse.Namespace) -> None:
+    if args.db == "sqlite" and (max(args.conductors) > 1 or args.rpc != "json-rpc"):
+        raise SystemExit("ironic-scale density: several conductors and --rpc rabbit need --db postgresql "
+                         "or --db mariadb (SQLite runs the all-in-one ironic)")
+    odd = [n for n in args.conductors if n > 1 and n % args.per_host]
+    if odd:
+        raise SystemExit(f"ironic-scale density: --conductors {','.join(map(str, odd))} is not a multiple "
+                         f"of --per-host {args.per_host}")
+
+
 def plan_from(args: argparse.Namespace) -> runner.DensityPlan:
+    _check_shape(args)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="ironic-scale-density-"))
     return runner.DensityPlan(
         sizes=args.sizes, work=work, drivers=tuple(args.drivers), cycles=args.cycles, warmup=args.warmup,
@@ -93,7 +117,8 @@ def plan_from(args: argparse.Namespace) -> runner.DensityPlan:
         sync_interval=args.sync_interval, db=args.db, address=args.address,
         conductor_base=args.conductor_address, dead_fraction=args.dead_fraction, flips=args.flips,
         api_users=args.api_users, api_seconds=args.api_seconds, profile_seconds=args.profile,
-        options=_options(args))
+        options=_options(args), conductor_counts=tuple(dict.fromkeys(args.conductors)),
+        per_host=args.per_host, rpc=args.rpc)
 
 
 def settings(plan: runner.DensityPlan) -> dict[str, Any]:
@@ -103,6 +128,8 @@ def settings(plan: runner.DensityPlan) -> dict[str, Any]:
             "db": plan.db, "dead_fraction": plan.dead_fraction, "flips": plan.flips,
             "api_users": plan.api_users, "api_seconds": plan.api_seconds,
             "profile_seconds": plan.profile_seconds, "options": plan.options, "work": str(plan.work),
+            "conductors": list(plan.conductor_counts), "per_host": plan.per_host,
+            "rpc": plan.rpc if plan.db != "sqlite" else "none",
             "argv": sys.argv[1:]}
 
 

@@ -24,6 +24,8 @@ DEFAULT_INTERVAL = 120  # Ironic's [conductor]sync_power_state_interval default
 COARSE_CYCLE = 1.0
 PANELS = (("conductor_cpu_ms_per_node", "conductor CPU per node per sync cycle (ms)"),
           ("cycle_seconds", "power sync cycle time (s)"))
+# With several conductor counts: nodes synced per second across the cluster.
+THROUGHPUT_PANEL = (("sync_nodes_per_second", "sync throughput (nodes/s, all conductors)"),)
 SQL_PANEL = (("db_statements_per_node", "SQL statements per node per sync cycle"),)
 # One colour per series, whichever of them a run has.
 COLOURS = {name: f"C{i}" for i, name in enumerate(NAMES)}
@@ -50,10 +52,19 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
     def counted(key: str, scale: float = 1.0) -> dict[str, float] | None:
         return results.spread([c[key] / scale for c in cycles if c.get(key) is not None])
 
+    names = list(dict.fromkeys(n for c in cycles for n in c.get("per_conductor", {})))
     return {
         "size": size, "method": record["driver"], "fault": "none", "cycles": len(cycles),
+        "conductors": record.get("conductors", 1),  # records before conductor counts had one
         "summary": {
             "cycle_seconds": results.spread([c["runtime"] for c in cycles]),
+            # Every node over the slowest conductor's cycle, per round.
+            "sync_nodes_per_second": results.spread([c.get("sync_nodes_per_second") or size / c["runtime"]
+                                                     for c in cycles if c["runtime"] > 0]),
+            # Each conductor's own cycle times (its log), by process name.
+            "conductor_cycle_seconds": {n: results.spread([c["per_conductor"][n]["runtime"] for c in cycles
+                                                           if n in c.get("per_conductor", {})])
+                                        for n in names},
             "conductor_cpu_ms_per_node": results.spread(per_node("conductor_cpu_seconds")),
             # Upper bound from the samples around each cycle (for cycles under COARSE_CYCLE).
             "conductor_cpu_ms_per_node_max": results.spread(per_node("conductor_cpu_seconds_max")),
@@ -74,13 +85,26 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         "expected": cycles[0]["expected"] if cycles else None,
         "missed_live": sum(c["missed_live"] for c in cycles),
         "rss_mib": record.get("rss_mib", {}),
+        "rss_mib_processes": record.get("rss_mib_processes", {}),
+        "placement": _placement_summary(record.get("placement")),
         "record": record,
     }
 
 
+def _placement_summary(p: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The polled-by-whom check's counts (None: not checked, e.g. the ipmitool series)."""
+    if not p:
+        return None
+    keys = ("checked", "exact", "wrong_conductor", "two_conductors", "missed", "miscounted",
+            "held_by_another_conductor", "ok")
+    return {k: p.get(k) for k in keys} | {"inexact_windows": len(p.get("inexact_windows") or [])}
+
+
 def _vs(rows: list[dict[str, Any]], row: dict[str, Any], base_method: str) -> float | None:
-    """Conductor CPU per node of ``row`` over that of ``base_method`` at the same size."""
-    base = next((r for r in rows if r["size"] == row["size"] and r["method"] == base_method), None)
+    """Conductor CPU per node of ``row`` over that of ``base_method`` at the same size and
+    conductor count."""
+    base = next((r for r in rows if r["size"] == row["size"] and r["method"] == base_method
+                 and r.get("conductors", 1) == row.get("conductors", 1)), None)
     mine = row["summary"]["conductor_cpu_ms_per_node"]
     theirs = base and base["summary"]["conductor_cpu_ms_per_node"]
     return mine["median"] / theirs["median"] if mine and theirs else None
@@ -97,20 +121,47 @@ def document(records: list[dict[str, Any]], settings: dict[str, Any],
             "rows": rows}
 
 
+def _shape(doc: dict[str, Any]) -> str:
+    counts = sorted({r.get("conductors", 1) for r in doc["rows"]})
+    settings = doc["settings"]
+    if counts == [1]:
+        return f"{settings['db']}, one conductor"
+    per_host = settings.get("per_host", 1)
+    rpc = settings.get("rpc")
+    return (f"{settings['db']}{', ' + rpc if rpc and rpc != 'none' else ''}, "
+            f"{'/'.join(map(str, counts))} conductors" + (f", {per_host} per host" if per_host > 1 else ""))
+
+
+def _rss_each_conductor(r: dict[str, Any]) -> Any:
+    """The largest conductor worker's peak RSS (one conductor: the old ``RSS`` figure)."""
+    procs = r.get("rss_mib_processes") or {}
+    mine = [v for k, v in procs.items() if not k.startswith("api")]
+    return max(mine) if mine else r["rss_mib"].get("conductor", "-")
+
+
 def render(doc: dict[str, Any]) -> str:
     settings = doc["settings"]
     width = max([12, *(len(r["method"]) for r in doc["rows"])])
+    cores = doc["machine"].get("cores")
+    most = max((r.get("conductors", 1) for r in doc["rows"]), default=1)
+    several = most > 1  # the conductor columns: one conductor keeps the table it always had
     lines = [
         f"ironic-scale density, {doc['started']}: a real Ironic {doc['versions'].get('ironic')} "
-        f"({settings['db']}, one conductor), sync interval {settings['sync_interval']} s, "
-        f"{doc['machine'].get('cores')} cores",
-        "Cycle time from Ironic's log; polled nodes from the simulator; conductor CPU is its "
-        "worker process, children included, within each cycle; simulator CPU shown separately; "
-        "SQL: statements the stack's database ran within each cycle (pg_stat_statements).",
+        f"({_shape(doc)}), sync interval {settings['sync_interval']} s, {cores} cores",
+        ("Cycle time from Ironic's log (with several conductors: the slowest conductor's cycle of each "
+         "round); nodes/s: all nodes over that; polled nodes from the simulator; conductor CPU is every "
+         "conductor's worker process, children included, within its own cycle, summed; "
+         if several else
+         "Cycle time from Ironic's log; polled nodes from the simulator; conductor CPU is its "
+         "worker process, children included, within each cycle; ")
+        + "simulator CPU shown separately; SQL: statements the stack's database ran within each cycle "
+          "(pg_stat_statements).",
         "",
-        f"{'nodes':>6} {'driver':<{width}} {'cyc':>3} {'cycle s med (min-max)':>24} "
-        f"{'CPU ms/node med (min-max)':>26} {'vs ipmi':>8} {'vs native':>9} {'sim ms/node':>11} "
-        f"{'polled':>13} {'SQL/cycle':>9} {'RSS MiB':>8} {'of 120 s':>8}",
+        f"{'nodes':>6} " + (f"{'cond':>4} " if several else "") + f"{'driver':<{width}} {'cyc':>3} "
+        f"{'cycle s med (min-max)':>24} " + (f"{'nodes/s':>8} " if several else "")
+        + f"{'CPU ms/node med (min-max)':>26} {'vs ipmi':>8} {'vs native':>9} {'sim ms/node':>11} "
+        f"{'polled':>13} " + (f"{'owner ok':>11} " if several else "")
+        + f"{'SQL/cycle':>9} {'RSS MiB':>8} {'of 120 s':>8}",
     ]
     for r in doc["rows"]:
         s = r["summary"]
@@ -118,12 +169,27 @@ def render(doc: dict[str, Any]) -> str:
         cyc = s["cycle_seconds"]
         share = f"{cyc['median'] / DEFAULT_INTERVAL:.0%}" if cyc else "-"
         sql = f"{s['db_statements_per_cycle']['median']:.0f}" if s.get("db_statements_per_cycle") else "-"
+        rate = s.get("sync_nodes_per_second")
+        rate_text = f"{rate['median']:.0f}" if rate else "-"
+        p = r.get("placement")
+        owner = f"{p['exact']}/{p['checked']}" if p else "-"
         lines.append(
-            f"{r['size']:>6} {r['method']:<{width}} {r['cycles']:>3} {spread_text(cyc, '.2f'):>24} "
-            f"{spread_text(s['conductor_cpu_ms_per_node'], '.3f'):>26} {ratio(r.get('cpu_vs_ipmi')):>8} "
+            f"{r['size']:>6} " + (f"{r.get('conductors', 1):>4} " if several else "")
+            + f"{r['method']:<{width}} {r['cycles']:>3} {spread_text(cyc, '.2f'):>24} "
+            + (f"{rate_text:>8} " if several else "")
+            + f"{spread_text(s['conductor_cpu_ms_per_node'], '.3f'):>26} {ratio(r.get('cpu_vs_ipmi')):>8} "
             f"{ratio(r.get('cpu_vs_native')):>9} "
-            f"{spread_text(s['sim_cpu_ms_per_node'], '.3f').split(' ')[0]:>11} {polled:>13} {sql:>9} "
-            f"{r['rss_mib'].get('conductor', '-'):>8} {share:>8}")
+            f"{spread_text(s['sim_cpu_ms_per_node'], '.3f').split(' ')[0]:>11} {polled:>13} "
+            + (f"{owner:>11} " if several else "")
+            + f"{sql:>9} {_rss_each_conductor(r):>8} {share:>8}")
+    if several:
+        lines.append("(owner ok: nodes read exactly once per measured cycle, by their predicted conductor "
+                     "alone (the simulator, by source address); RSS: the largest conductor worker; "
+                     "'-': not checked (ipmitool sends from no source address of ours))")
+    if most > 1 and cores and most > cores:
+        lines.append(f"(this machine has {cores} CPU cores, shared by every conductor, the API, the database "
+                     f"and the simulator: beyond {cores} conductors more conductors cannot sync faster here, "
+                     "and the rows above that show contention, not scale-out across hosts)")
     singles = sorted({r["size"] for r in doc["rows"]
                       if r["cycles"] == 1 and VARIANTS.get(r["method"], VARIANTS["ipmi"]).driver == "ipmi"})
     if singles:
@@ -171,10 +237,54 @@ def _out_of_band(o: dict[str, Any]) -> str:
     return text
 
 
+def _tag(r: dict[str, Any]) -> str:
+    n = r.get("conductors", 1)
+    return f"{r['size']} nodes, {r['method']}" + (f", {n} conductors" if n > 1 else "")
+
+
+def _conductor_lines(r: dict[str, Any], tag: str) -> list[str]:
+    """Several conductors: each one's cycle times and RSS, API workers' RSS, and who polled what."""
+    if r.get("conductors", 1) <= 1:
+        return []
+    rec, s = r["record"], r["summary"]
+    procs = {p["name"]: p for p in rec.get("conductor_processes", [])}
+    rss = r.get("rss_mib_processes") or {}
+    each = []
+    for name, spread in (s.get("conductor_cycle_seconds") or {}).items():
+        p = procs.get(name, {})
+        nodes = f", {p['predicted_nodes']} nodes" if p.get("predicted_nodes") is not None else ""
+        each.append(f"{p.get('registered_name') or name} ({p.get('source_address', '?')}{nodes}) "
+                    f"{spread_text(spread, '.2f')} s, {rss.get(name, '-')} MiB")
+    out = [f"{tag}: per conductor, cycle s med (min-max) and peak RSS: " + "; ".join(each)]
+    api = {k: v for k, v in rss.items() if k.startswith("api")}
+    if api:
+        out.append(f"{tag}: API worker peak RSS MiB: "
+                   + ", ".join(f"{k} {v}" for k, v in sorted(api.items())))
+    window = rec.get("window") or {}
+    if window.get("conductor_cpu_ms_per_node_per_cycle") is not None:
+        out.append(f"{tag}: all conductors' CPU over the whole measured window (gaps between cycles "
+                   f"included): {window['conductor_cpu_ms_per_node_per_cycle']:.3f} ms per node per cycle")
+    p = r.get("placement")
+    if p:
+        out.append(f"{tag}: polled by whom (simulator, by source address): {p['exact']}/{p['checked']} "
+                   f"exactly once per cycle by the predicted conductor; wrong conductor "
+                   f"{p['wrong_conductor']}, two conductors {p['two_conductors']}, missed {p['missed']}, "
+                   f"miscounted {p['miscounted']}; "
+                   f"sessions held by another conductor {p['held_by_another_conductor']}"
+                   + (f"; {p['inexact_windows']} window(s) read late" if p["inexact_windows"] else ""))
+    pred = rec.get("prediction")
+    if pred:
+        out.append(f"{tag}: hash ring (exponent {pred['settings']['exponent']}, "
+                   f"{pred['settings']['algorithm']}): {pred['api_agrees']}/{pred['nodes']} predicted owners "
+                   "equal the API's 'conductor' when read")
+    return out
+
+
 def _extras(doc: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for r in doc["rows"]:
-        rec, tag, s = r["record"], f"{r['size']} nodes, {r['method']}", r["summary"]
+        rec, tag, s = r["record"], _tag(r), r["summary"]
+        out += _conductor_lines(r, tag)
         if s.get("db_transactions_per_node"):
             out.append(f"{tag}: PostgreSQL per node per cycle: "
                        f"{spread_text(s['db_transactions_per_node'], '.2f')} transactions, "
@@ -208,8 +318,21 @@ def _extras(doc: dict[str, Any]) -> list[str]:
 
 
 def plot(doc: dict[str, Any], path: str) -> str:
-    panels = PANELS + (SQL_PANEL if any(r["summary"].get("db_statements_per_node") for r in doc["rows"])
-                       else ())
-    return bench_plot.plot(doc, path, panels=panels, x_label="nodes (one conductor)", colours=COLOURS,
+    """One line per series and conductor count (the count is in the label when there are several)."""
+    counts = {r.get("conductors", 1) for r in doc["rows"]}
+    several = len(counts) > 1 or counts != {1}
+    panels = PANELS + (THROUGHPUT_PANEL if several else ()) + (
+        SQL_PANEL if any(r["summary"].get("db_statements_per_node") for r in doc["rows"]) else ())
+    colours = dict(COLOURS)
+    shown = doc
+    if several:
+        rows = []
+        for r in doc["rows"]:
+            label = f"{r['method']} x{r.get('conductors', 1)}"
+            rows.append({**r, "method": label})
+            colours.pop(label, None)  # bench_plot gives each label the next free colour
+        shown = {**doc, "rows": rows}
+    x_label = "nodes (one conductor)" if not several else "nodes (series x conductors)"
+    return bench_plot.plot(shown, path, panels=panels, x_label=x_label, colours=colours,
                            title=f"ironic-scale density, {doc['started']}: medians of sync cycles "
                                  "(bars: min-max)")

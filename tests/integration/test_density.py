@@ -131,3 +131,52 @@ def test_on_postgresql_the_api_runs_apart_and_sql_statements_are_counted(tmp_pat
         # plus whatever else the conductor ran around the cycle (its heartbeat).
         assert cycle["db_statements"] < 30, cycle
         assert cycle["node_classes"]["unchanged"] == 30, cycle
+
+
+def _conductor_plan(tmp_path, db: str, counts: tuple[int, ...], rpc: str = "json-rpc") -> runner.DensityPlan:
+    """60 nodes, native-ipmi, short cycles; simulator on 127.126/16, conductors on 127.127/16. The
+    ring is rebuilt 5 s after the last conductor registers (Ironic's default 15 s), so the window
+    starts sooner."""
+    return runner.DensityPlan(
+        sizes=[60], work=tmp_path, drivers=("native-ipmi",), cycles=2, warmup=0, sync_interval=3, db=db,
+        rpc=rpc, conductor_counts=counts,
+        address=f"127.126.{random.randint(0, 250)}.1", conductor_base=f"127.127.{random.randint(0, 250)}.1",
+        options={"DEFAULT": {"hash_ring_reset_interval": "5"}})
+
+
+def _assert_owned_and_recorded(rec: dict, conductors: int) -> None:
+    assert rec["conductors"] == conductors and rec["cpu_count"] >= 1
+    placement = rec["placement"]
+    assert placement["ok"], placement["examples"]
+    assert placement["checked"] == placement["exact"] == 60
+    assert placement["wrong_conductor"] == placement["two_conductors"] == placement["missed"] == 0
+    assert placement["held_by_another_conductor"] == 0
+    assert rec["prediction"]["orphaned"] == 0
+    procs = rec["conductor_processes"]
+    assert len(procs) == conductors and len({p["source_address"] for p in procs}) == conductors
+    assert sum(p["predicted_nodes"] for p in procs) == 60
+    names = {p["name"] for p in procs}
+    assert names <= set(rec["rss_mib_processes"]) and "api:worker-1" in rec["rss_mib_processes"]
+    for cycle in rec["cycles"]:
+        assert cycle["polled"] == 60 and cycle["missed_live"] == 0
+        assert set(cycle["per_conductor"]) == names
+        assert cycle["runtime"] == max(c["runtime"] for c in cycle["per_conductor"].values())
+        assert cycle["conductor_cpu_seconds"] > 0 and cycle["sync_nodes_per_second"] > 0
+
+
+def test_conductors_1_and_2_on_postgresql_poll_every_node_once_by_its_owner(tmp_path):
+    one, two = runner.run(_conductor_plan(tmp_path, "postgresql", (1, 2)), Silent())
+    _assert_owned_and_recorded(one, 1)
+    _assert_owned_and_recorded(two, 2)
+    assert all(p["predicted_nodes"] > 0 for p in two["conductor_processes"])
+    doc = report.document([one, two], {"db": "postgresql", "sync_interval": 3, "rpc": "json-rpc"},
+                          started=datetime.datetime.now())
+    assert [r["conductors"] for r in doc["rows"]] == [1, 2]
+    text = report.render(doc)
+    assert "1/2 conductors" in text and "60/60 exactly once per cycle by the predicted conductor" in text
+
+
+def test_two_conductors_on_mariadb_over_rabbitmq(tmp_path):
+    (rec,) = runner.run(_conductor_plan(tmp_path, "mariadb", (2,), rpc="rabbit"), Silent())
+    _assert_owned_and_recorded(rec, 2)
+    assert rec["db"] == "mariadb" and rec["rpc"] == "rabbit"

@@ -86,8 +86,8 @@ def test_add_a_conductor(cluster):
     assert s["old_owner_held_at_t0"] == r["moved"]["count"]
     assert s["old_owner_released_all_after_t0"] is not None
     assert s["released_by_logout"] == r["moved"]["count"], s
-    assert s["old_owner_released_all_after_t0"] <= (r["first_poll_by_new_owner"]["old_owner_last_poll_after_t0"]
-                                                    or 0) + IDLE_TIMEOUT + SESSION_TIMEOUT / 2 + 2
+    last_old_poll = r["first_poll_by_new_owner"]["old_owner_last_poll_after_t0"] or 0.0
+    assert s["old_owner_released_all_after_t0"] <= last_old_poll + IDLE_TIMEOUT + SESSION_TIMEOUT / 2 + 2
     assert s["held_max_steady"] == 1 and s["final"]["bmcs_with_two_or_more"] == 0
     assert s["final"]["bmcs_held_by_other_than_owner"] == 0
     # TODAY: until that idle logout, a moved BMC has two slots held (old owner idle, new owner

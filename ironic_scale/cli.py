@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sim_ctl(sim)
     from ironic_scale.bench.cli import add_bench
     from ironic_scale.density.cli import add_density
+    from ironic_scale.density.rebalance_cli import add_rebalance
     from ironic_scale.patches.cli import add_patches
     from ironic_scale.sharding.check_cli import add_check
     from ironic_scale.sharding.conductors_cli import add_conductors
@@ -150,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench(sub)
     add_stack(sub)
     add_density(sub)
+    add_rebalance(sub)
     add_patches(sub)
     add_ring(sub)
     add_conductors(sub)

@@ -15,6 +15,7 @@ stack that an earlier command started.
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import ipaddress
 import json
@@ -263,6 +264,20 @@ def source_address(machine: str, index: int) -> str:
     return str(ipaddress.ip_address(machine) + 256 * (index - 1))
 
 
+def _option(config_files: list[str], section: str, key: str) -> str | None:
+    """``[section]key`` as Ironic would read it from ``config_files`` (the last file wins)."""
+    value = None
+    for f in config_files:
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        try:
+            parser.read(f)
+        except configparser.Error:
+            continue
+        if parser.has_option(section, key):
+            value = parser.get(section, key)
+    return value
+
+
 COMMANDS = {"ironic": "ironic", "api": "ironic-api", "conductor": "ironic-conductor"}
 
 
@@ -424,13 +439,14 @@ class Stack:
                                      inst.json_rpc_port, inst.name, source_address(machine, inst.index)))
         return plan
 
-    def _render(self, p: _Planned, api_port: int) -> list[Path]:
+    def _render(self, p: _Planned, api_port: int, sync_interval: int | None = None) -> list[Path]:
         assert self.state is not None
         native = ({"source_address": p.source_address}
                   if p.role != "api" and native_ipmi_has("source_address") else {})
         return config.render(self.deploy_dir, self.work, config.ProcessConfig(
             name=p.name, rpc_transport=self.spec.rpc_transport, host=p.host, api_host="127.0.0.1",
-            api_port=api_port, db_url=self.state.db_url, sync_interval=self.spec.sync_interval,
+            api_port=api_port, db_url=self.state.db_url,
+            sync_interval=self.spec.sync_interval if sync_interval is None else sync_interval,
             json_rpc_host=p.machine, json_rpc_port=p.json_rpc_port, transport_url=self.state.transport_url,
             native_ipmi=native))
 
@@ -482,7 +498,7 @@ class Stack:
         alive: list[str] = []
         while True:
             for p in self.state.processes:
-                if not _alive(p.pid):
+                if p.pid and not _alive(p.pid):
                     raise StackFailed(f"{p.name} exited: {self.log_tail(p.name)}")
             try:
                 alive = client.alive_conductors()
@@ -497,6 +513,140 @@ class Stack:
             time.sleep(0.5)
 
     # -- use -------------------------------------------------------------------
+
+    # -- change the set of conductors of a running stack --------------------------
+
+    def _conductor(self, name: str) -> ProcessInfo:
+        assert self.state is not None
+        found = [p for p in self.state.processes if p.name == name or p.registered_name == name]
+        if len(found) != 1 or not found[0].is_conductor:
+            raise StackFailed(f"no conductor {name!r} in this stack "
+                              f"(conductors: {', '.join(p.name for p in self.conductors)})")
+        return found[0]
+
+    def _forget(self, info: ProcessInfo) -> None:
+        """A conductor stopped on purpose: pid 0 in stack.json, so nothing signals a reused PID."""
+        assert self.state is not None
+        proc = self._procs.pop(info.name, None)
+        if proc is not None:
+            proc.wait()  # reap it
+        info.pid = 0
+        self.state.save(self.work)
+
+    def stop_conductor(self, name: str, timeout: float = 180.0) -> float:
+        """Stop one conductor gracefully (SIGTERM to its master, as systemd does); seconds until it exited.
+
+        Ironic deregisters it at once, keeps serving RPC for ``hash_ring_reset_interval``
+        while other conductors are online, then waits up to ``graceful_shutdown_timeout``
+        for its reservations. Past ``timeout`` its process group is killed and StackFailed raised.
+        """
+        info = self._conductor(name)
+        if not info.pid or not _alive(info.pid):
+            raise StackFailed(f"{info.name} is not running")
+        t0 = time.monotonic()
+        proc = self._procs.get(info.name)
+        os.kill(info.pid, signal.SIGTERM)
+        while _alive(info.pid) and (proc is None or proc.poll() is None):
+            if time.monotonic() - t0 > timeout:
+                try:
+                    os.killpg(info.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self._forget(info)
+                raise StackFailed(f"{info.name} did not exit within {timeout:.0f} s of SIGTERM: killed")
+            time.sleep(0.05)
+        seconds = time.monotonic() - t0
+        self._forget(info)
+        return seconds
+
+    def kill_conductor(self, name: str, timeout: float = 30.0) -> list[int]:
+        """Crash one conductor: SIGKILL its worker(s) and its master at once; the PIDs killed.
+
+        Nothing deregisters: its row stays ``online`` until its heartbeat is older than
+        ``[conductor]heartbeat_timeout``. What else its process group holds is killed too.
+        """
+        info = self._conductor(name)
+        if not info.pid or not _alive(info.pid):
+            raise StackFailed(f"{info.name} is not running")
+        pids = [*children(info.pid), info.pid]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.killpg(info.pid, signal.SIGKILL)  # anything else it started (ipmitool children)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        proc = self._procs.get(info.name)
+        while any(_alive(p) for p in pids) and (proc is None or proc.poll() is None):
+            if time.monotonic() > deadline:
+                raise StackFailed(f"{info.name} still runs {timeout:.0f} s after SIGKILL")
+            time.sleep(0.05)
+        self._forget(info)
+        return pids
+
+    def plan_conductor(self, machine: str | None = None) -> ProcessInfo:
+        """The next conductor, not started: on a new host address after the last one, or as
+        one more instance on ``machine``. Named, addressed and configured like the others."""
+        assert self.state is not None
+        existing = self.conductors
+        if not existing or existing[0].role != "conductor":
+            raise StackFailed("conductors can be added to an API + conductors stack only (not SQLite)")
+        machines = list(dict.fromkeys(p.machine for p in existing))
+        if machine is None:
+            machine = str(ipaddress.ip_address(max(machines, key=ipaddress.ip_address)) + 1)
+        count = sum(p.machine == machine for p in existing) + 1
+        transport = RPC_TRANSPORT[self.state.rpc]
+        first = self.state.json_rpc_port or names.DEFAULT_JSON_RPC_PORT
+        pin = _option(existing[0].config_files, "DEFAULT", "pin_release_version")
+        inst = names.host_instances(machine, count, transport, first, pin)[-1]
+        if transport == "json-rpc" and not _port_free(machine, inst.json_rpc_port):
+            raise StackFailed(f"json-rpc port {machine}:{inst.json_rpc_port} is taken")
+        taken = {p.name for p in self.state.processes}
+        n = len(existing) + 1
+        while f"conductor-{n}" in taken:
+            n += 1
+        return ProcessInfo(name=f"conductor-{n}", pid=0, log=str(self.work / f"conductor-{n}.log"),
+                           config_files=[], host=inst.host, role="conductor", machine=machine,
+                           json_rpc_port=inst.json_rpc_port, registered_name=inst.name,
+                           source_address=source_address(machine, inst.index))
+
+    def add_conductor(self, info: ProcessInfo | None = None, timeout: float = 180.0) -> ProcessInfo:
+        """Start one more conductor (``plan_conductor()`` unless given) and wait until the API
+        lists it alive. Its config is rendered from the same template, with the same shared
+        files (local.conf, overrides.conf) and sync interval as the first conductor's."""
+        assert self.state is not None
+        info = info or self.plan_conductor()
+        model = self.conductors[0]
+        if not getattr(self, "deploy_dir", None):
+            self.deploy_dir = config.find_deploy_dir(None)
+        sync = int(_option(model.config_files, "conductor", "sync_power_state_interval") or 60)
+        api_port = int(self.state.url.rsplit(":", 1)[1])
+        planned = _Planned(info.name, "conductor", info.host, info.machine, info.json_rpc_port,
+                           info.registered_name, info.source_address)
+        own = self._render(planned, api_port, sync)
+        shared = [f for f in model.config_files[1:] if f not in {str(x) for x in own}]
+        info.config_files = [str(f) for f in own] + shared
+        self.state.processes.append(info)
+        self.state.hosts = len({p.machine for p in self.conductors})
+        info.pid = self._spawn(info.name, COMMANDS["conductor"], [Path(f) for f in info.config_files])
+        self.state.save(self.work)
+        client = IronicClient(self.state.url, timeout=10)
+        deadline = time.monotonic() + timeout
+        while True:
+            if not _alive(info.pid):
+                raise StackFailed(f"{info.name} exited: {self.log_tail(info.name)}")
+            try:
+                if info.registered_name in client.alive_conductors():
+                    return info
+            except (OSError, urllib.error.URLError, KeyError, RuntimeError):
+                pass
+            if time.monotonic() > deadline:
+                raise StackFailed(f"{info.name} ({info.registered_name}) not alive in {timeout:.0f} s: "
+                                  f"{self.log_tail(info.name)}")
+            time.sleep(0.2)
 
     @classmethod
     def attach(cls, work: Path) -> "Stack":

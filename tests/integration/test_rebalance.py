@@ -90,9 +90,9 @@ def test_add_a_conductor(cluster):
     assert s["old_owner_released_all_after_t0"] <= last_old_poll + IDLE_TIMEOUT + SESSION_TIMEOUT / 2 + 2
     assert s["held_max_steady"] == 1 and s["final"]["bmcs_with_two_or_more"] == 0
     assert s["final"]["bmcs_held_by_other_than_owner"] == 0
-    # TODAY: until that idle logout, a moved BMC has two slots held (old owner idle, new owner
-    # polling) even after the ring settled. The pending idle-logout work (another branch)
-    # should shorten this window; then assert held_max_after_settle <= 1 here.
+    # By design, until the old owner's idle logout ([native_ipmi]idle_timeout, by default 2.5
+    # sync intervals after its last poll) a moved BMC has two slots held (old owner idle, new
+    # owner polling), even after the ring settled; from then on one (asserted above).
     assert s["held_max_after_settle"] in (1, 2)
 
 
@@ -106,11 +106,10 @@ def test_stop_a_conductor_gracefully(cluster):
     assert s["old_owner_released_all_after_t0"] is not None
     assert s["held_max_steady"] == 1 and s["final"]["bmcs_with_two_or_more"] == 0
     assert s["final"]["bmcs_held_by_other_than_owner"] == 0
-    # TODAY: a graceful stop does not log the conductor's sessions out; they expire on the BMC
-    # ([native_ipmi] logout at stop is pending on another branch). Once it lands, expect
-    # released_by_logout == old_owner_held_at_t0 and release before the process exited.
-    assert s["released_by_expiry"] + s["released_by_logout"] == s["old_owner_held_at_t0"]
-    assert s["release_seconds_after_t0"]["max"] <= r["event_seconds"] + SESSION_TIMEOUT + 1
+    # A graceful stop logs the conductor's sessions out (drivers/conductor_stop.py) before the
+    # process exits: none is left to expire on the BMC.
+    assert s["released_by_logout"] == s["old_owner_held_at_t0"] > 0 and s["released_by_expiry"] == 0
+    assert s["release_seconds_after_t0"]["max"] <= r["event_seconds"] + 1  # 1: sampling grain
 
 
 def test_kill_a_conductor(cluster):

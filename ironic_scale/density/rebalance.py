@@ -535,15 +535,17 @@ class Plan:
     rpc: str = "json-rpc"
     sync_interval: int = 60
     session_timeout: float = 20.0
-    idle_timeout: float = 0.0  # 0: 3 x sync interval
+    idle_timeout: float = 0.0  # 0: the driver's own default for this sync interval
     address: str = "127.128.0.1"
     conductor_base: str = "127.129.0.1"
     victim: str | None = None
     options: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.idle_timeout:
-            self.idle_timeout = 3.0 * self.sync_interval
+        if not self.idle_timeout:  # what the driver derives when the option is unset
+            from ironic_scale.conf import derived_idle_timeout
+
+            self.idle_timeout = derived_idle_timeout(self.sync_interval)
 
     def ironic_options(self) -> dict[str, dict[str, str]]:
         """``options`` plus our driver's session settings (idle logout, keepalive under the BMC timeout)."""

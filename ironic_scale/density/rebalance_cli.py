@@ -44,7 +44,8 @@ def add_rebalance(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--session-timeout", type=argtypes.duration, default=20.0,
                    help="the simulated BMCs' idle session timeout (default 20s)")
     p.add_argument("--idle-timeout", type=argtypes.duration, default=0.0,
-                   help="[native_ipmi]idle_timeout (default 3 x the sync interval)")
+                   help="[native_ipmi]idle_timeout (default: what the driver derives, "
+                        "max(60 s, 2.5 x the sync interval))")
     p.add_argument("--victim",
                    help="conductor to stop or kill: process or registered name (default the first)")
     p.add_argument("--address", default="127.128.0.1", help="first simulator address (default 127.128.0.1)")

@@ -62,6 +62,6 @@ def test_option_reads_the_last_file_that_sets_it(tmp_path):
 def test_plan_defaults_idle_timeout_and_keepalive():
     p = rebalance.Plan(event="kill", work=None, sync_interval=60, session_timeout=20)
     opts = p.ironic_options()
-    assert opts["native_ipmi"] == {"idle_timeout": "180.0", "keepalive_interval": "10.0"}
+    assert opts["native_ipmi"] == {"idle_timeout": "150.0", "keepalive_interval": "10.0"}
     with pytest.raises(ValueError, match="event must be one of"):
         rebalance.Options(event="restart", sync_interval=5, session_timeout=5, idle_timeout=5)

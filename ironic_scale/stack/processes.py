@@ -221,7 +221,7 @@ class StackState:
         (work / STATE_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
@@ -354,7 +354,7 @@ class Stack:
             old = StackState.load(self.work)
         except (ValueError, TypeError, KeyError):
             return  # unreadable: nothing we could stop anyway
-        live = [p.name for p in old.processes if p.pid and _alive(p.pid)]
+        live = [p.name for p in old.processes if p.pid and process_alive(p.pid)]
         if live:
             raise StackFailed(f"a stack is still running in {self.work} ({', '.join(live)}): "
                               f"ironic-scale stack down --work {self.work} first")
@@ -498,7 +498,7 @@ class Stack:
         alive: list[str] = []
         while True:
             for p in self.state.processes:
-                if p.pid and not _alive(p.pid):
+                if p.pid and not process_alive(p.pid):
                     raise StackFailed(f"{p.name} exited: {self.log_tail(p.name)}")
             try:
                 alive = client.alive_conductors()
@@ -541,12 +541,12 @@ class Stack:
         for its reservations. Past ``timeout`` its process group is killed and StackFailed raised.
         """
         info = self._conductor(name)
-        if not info.pid or not _alive(info.pid):
+        if not info.pid or not process_alive(info.pid):
             raise StackFailed(f"{info.name} is not running")
         t0 = time.monotonic()
         proc = self._procs.get(info.name)
         os.kill(info.pid, signal.SIGTERM)
-        while _alive(info.pid) and (proc is None or proc.poll() is None):
+        while process_alive(info.pid) and (proc is None or proc.poll() is None):
             if time.monotonic() - t0 > timeout:
                 try:
                     os.killpg(info.pid, signal.SIGKILL)
@@ -566,7 +566,7 @@ class Stack:
         ``[conductor]heartbeat_timeout``. What else its process group holds is killed too.
         """
         info = self._conductor(name)
-        if not info.pid or not _alive(info.pid):
+        if not info.pid or not process_alive(info.pid):
             raise StackFailed(f"{info.name} is not running")
         pids = [*children(info.pid), info.pid]
         for pid in pids:
@@ -580,7 +580,7 @@ class Stack:
             pass
         deadline = time.monotonic() + timeout
         proc = self._procs.get(info.name)
-        while any(_alive(p) for p in pids) and (proc is None or proc.poll() is None):
+        while any(process_alive(p) for p in pids) and (proc is None or proc.poll() is None):
             if time.monotonic() > deadline:
                 raise StackFailed(f"{info.name} still runs {timeout:.0f} s after SIGKILL")
             time.sleep(0.05)
@@ -636,7 +636,7 @@ class Stack:
         client = IronicClient(self.state.url, timeout=10)
         deadline = time.monotonic() + timeout
         while True:
-            if not _alive(info.pid):
+            if not process_alive(info.pid):
                 raise StackFailed(f"{info.name} exited: {self.log_tail(info.name)}")
             try:
                 if info.registered_name in client.alive_conductors():
@@ -686,7 +686,7 @@ class Stack:
 
     def running(self) -> dict[str, bool]:
         assert self.state is not None
-        return {p.name: _alive(p.pid) for p in self.state.processes}
+        return {p.name: process_alive(p.pid) for p in self.state.processes}
 
     def log_tail(self, name: str | None = None, lines: int = 30) -> str:
         names_ = [name] if name else [p.name for p in (self.state.processes if self.state else [])]
@@ -728,11 +728,11 @@ class Stack:
         deadline = time.monotonic() + timeout
         for pid in pids:
             proc = next((p for p in self._procs.values() if p.pid == pid), None)
-            while _alive(pid) and time.monotonic() < deadline:
+            while process_alive(pid) and time.monotonic() < deadline:
                 if proc is not None and proc.poll() is not None:
                     break
                 time.sleep(0.1)
-            if _alive(pid):
+            if process_alive(pid):
                 try:
                     os.killpg(pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -746,7 +746,7 @@ class Stack:
         if self.state.db == "postgresql" and self.state.db_name:
             postgres.drop_database(self.state.db_name)
         elif self.state.db == "mariadb" and self.state.db_dir:
-            if any(p.role == "mariadb" and p.pid and _alive(p.pid) for p in self.state.processes):
+            if any(p.role == "mariadb" and p.pid and process_alive(p.pid) for p in self.state.processes):
                 raise StackFailed("MariaDB still runs: stop the stack before dropping its database")
             mariadb.drop(Path(self.state.db_dir))
 

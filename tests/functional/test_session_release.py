@@ -17,7 +17,6 @@ Everything (BMCs and the client's source address) is in 127.125.0.0/16.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 
@@ -28,7 +27,7 @@ from ironic_scale import conf as ns_conf
 from ironic_scale.ipmi import commands
 from ironic_scale.ipmi.credentials import BmcCredentials
 from ironic_scale.ipmi.engine import Engine
-from ironic_scale.sim.launcher import FleetFailed
+from tests.fleets import start_in_range
 
 SOURCE = "127.125.254.1"
 
@@ -46,13 +45,7 @@ def conductor_conf(sync_interval: int, **native: object) -> cfg.ConfigOpts:
 
 
 def start(fleet_factory, count: int):
-    for attempt in range(5):
-        try:
-            return fleet_factory(count, "--address", f"127.125.{random.randint(1, 199)}.1")
-        except FleetFailed as e:
-            if "in use" not in str(e) or attempt == 4:
-                raise
-    raise AssertionError("unreachable")
+    return start_in_range(fleet_factory, count, "127.125", (1, 199))
 
 
 def held(fleet, key: str) -> dict[str, int]:

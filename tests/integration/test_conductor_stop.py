@@ -18,29 +18,18 @@ import signal
 import time
 from pathlib import Path
 
-from ironic_scale.sim.launcher import FleetFailed
 from ironic_scale.stack import enroll
-from ironic_scale.stack.processes import Stack, StackSpec, children
+from ironic_scale.stack.processes import Stack, StackSpec, children, process_alive
+from tests.fleets import start_in_range
 
 NODES = 8
 
 
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+alive = process_alive
 
 
 def start_fleet(fleet_factory):
-    for attempt in range(5):
-        try:
-            return fleet_factory(NODES, "--address", f"127.125.{random.randint(1, 150)}.1")
-        except FleetFailed as e:
-            if "in use" not in str(e) or attempt == 4:
-                raise
-    raise AssertionError("unreachable")
+    return start_in_range(fleet_factory, NODES, "127.125", (1, 150))
 
 
 def held_by(fleet) -> dict[str, dict[str, int]]:

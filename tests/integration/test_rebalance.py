@@ -19,7 +19,7 @@ import pytest
 from ironic_scale.bench.progress import Progress
 from ironic_scale.density import rebalance
 from ironic_scale.stack import enroll
-from ironic_scale.stack.processes import Stack, StackSpec, _alive
+from ironic_scale.stack.processes import Stack, StackSpec, process_alive
 
 NODES = 30
 SYNC = 5
@@ -78,7 +78,7 @@ def test_add_a_conductor(cluster):
     stack, _fleet = cluster
     r = measure(cluster, "add")
     check_moves_and_polling(r)
-    assert len(stack.conductors) == 4 and all(_alive(p.pid) for p in stack.conductors)
+    assert len(stack.conductors) == 4 and all(process_alive(p.pid) for p in stack.conductors)
     assert Stack.attach(stack.work).state.processes[-1].registered_name == r["joiner"]["registered_name"]
     s = r["sessions"]
     # The old owners still run: they stop polling the moved nodes, and their sessions end with

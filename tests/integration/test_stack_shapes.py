@@ -27,6 +27,7 @@ from ironic_scale.stack.processes import (
     children,
     conductor_hosts,
     first_json_rpc_port,
+    process_alive,
 )
 from ironic_scale.stack.rest import IronicClient
 
@@ -43,12 +44,7 @@ def base_address() -> str:
     return f"127.124.{random.randint(0, 250)}.1"
 
 
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+alive = process_alive
 
 
 def listening(port: int, host: str = "127.0.0.1") -> bool:

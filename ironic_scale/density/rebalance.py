@@ -31,7 +31,7 @@ from typing import Any
 
 from ironic_scale.bench.progress import Progress
 from ironic_scale.sharding import ring, sources
-from ironic_scale.sharding.model import Cluster, Conductor, RingSettings
+from ironic_scale.sharding.model import DEFAULT_ALGORITHM, DEFAULT_EXPONENT, Cluster, Conductor, RingSettings
 from ironic_scale.sharding.settings import Timing
 from ironic_scale.sim.launcher import RunningFleet
 from ironic_scale.stack.processes import ProcessInfo, Stack, StackFailed
@@ -66,8 +66,8 @@ def timing(options: dict[str, dict[str, str]], sync_interval: int) -> Timing:
 
 def ring_settings(options: dict[str, dict[str, str]]) -> RingSettings:
     d = options.get("DEFAULT", {})
-    return RingSettings(exponent=int(d.get("hash_partition_exponent", 5)),
-                        algorithm=d.get("hash_ring_algorithm", "md5"))
+    return RingSettings(exponent=int(d.get("hash_partition_exponent", DEFAULT_EXPONENT)),
+                        algorithm=d.get("hash_ring_algorithm", DEFAULT_ALGORITHM))
 
 
 def bmc_keys(client: Any) -> dict[str, str]:
@@ -101,6 +101,21 @@ def _spread(values: list[float]) -> dict[str, float] | None:
 
 def _pollers(entry: dict[str, Any]) -> set[str]:
     return {src for src, s in entry["sources"].items() if s["status_reads"]}
+
+
+def _classify(got: dict[str, Any], want: dict[str, str]) -> tuple[list, list, list]:
+    """Per BMC of ``want`` (BMC key -> predicted source) in a ``requesters`` reply: the ones
+    polled by several sources, by one other than predicted, and by none."""
+    double, wrong, unpolled = [], [], []
+    for key, source in want.items():
+        pollers = _pollers(got["requesters"].get(key, {"sources": {}}))
+        if not pollers:
+            unpolled.append(key)
+        elif len(pollers) > 1:
+            double.append({"bmc": key, "sources": sorted(pollers)})
+        elif pollers != {source}:
+            wrong.append({"bmc": key, "source": pollers.pop(), "predicted": source})
+    return double, wrong, unpolled
 
 
 @dataclass
@@ -155,15 +170,7 @@ class Rebalance:
         self.control.requesters(reset=True, detail=False)
         time.sleep(self._window())
         got = self.control.requesters(list(want), detail=True)
-        double, wrong, unpolled = [], [], []
-        for key, source in want.items():
-            pollers = _pollers(got["requesters"].get(key, {"sources": {}}))
-            if not pollers:
-                unpolled.append(key)
-            elif len(pollers) > 1:
-                double.append({"bmc": key, "sources": sorted(pollers)})
-            elif pollers != {source}:
-                wrong.append({"bmc": key, "source": pollers.pop(), "predicted": source})
+        double, wrong, unpolled = _classify(got, want)
         return {"window_seconds": round(self._window(), 1), "bmcs": len(want),
                 "double_polled": len(double), "not_predicted_source": len(wrong),
                 "not_polled": len(unpolled), "examples": {"double": double[:5], "wrong": wrong[:5],
@@ -268,10 +275,7 @@ class Rebalance:
         self._sample_until(window_start + self._window(), moved_keys, t0, first_poll, old_polls_after)
         got = self.control.requesters(list(keys.values()), detail=True)
         after_src = {keys[u]: src[o] for u, o in after.items() if o}
-        double = [k for k, e in got["requesters"].items() if len(_pollers(e)) > 1]
-        wrong = [k for k, e in got["requesters"].items()
-                 if len(_pollers(e)) == 1 and _pollers(e) != {after_src.get(k)}]
-        unpolled = [k for k in keys.values() if not _pollers(got["requesters"].get(k, {"sources": {}}))]
+        double, wrong, unpolled = _classify(got, after_src)
         # Observed moves: BMCs whose one poller now differs from their one poller before the event.
         before_src = {keys[u]: src[o] for u, o in before.items()}
         observed = {k for k, e in got["requesters"].items()

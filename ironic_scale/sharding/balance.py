@@ -122,20 +122,22 @@ class ExponentChoice:
 
 
 def recommend_exponent(cluster: Cluster, settings: RingSettings, candidates: range = range(5, 11),
-                       tolerance: float = 0.03) -> tuple[int, list[ExponentChoice]]:
+                       tolerance: float = 0.03, current: dict[str, str | None] | None = None,
+                       ) -> tuple[int, list[ExponentChoice]]:
     """The smallest exponent within ``tolerance`` of the best max/mean for these names and nodes.
 
     Bigger exponents cost ring-build time in every API worker and conductor every
     ``hash_ring_reset_interval``, and changing the exponent moves most nodes, so
     the smallest one that is nearly as good wins.
     """
-    current = Rings(cluster.conductors, settings)
-    before = {n.uuid: current.owner(n) for n in cluster.nodes}
+    if current is None:  # ``current``: the owners at ``settings``, when the caller has them already
+        rings = Rings(cluster.conductors, settings)
+        current = {n.uuid: rings.owner(n) for n in cluster.nodes}
     choices = []
     for exp in candidates:
         s = RingSettings(exp, settings.algorithm, settings.use_groups)
         report = balance(cluster, s, random_trials=0)
-        moved = sum(1 for u, o in report.owners.items() if o != before[u])
+        moved = sum(1 for u, o in report.owners.items() if o != current[u])
         choices.append(ExponentChoice(exp, worst_max_over_mean(report),
                                       moved / len(cluster.nodes) if cluster.nodes else 0.0))
     best = min(c.max_over_mean for c in choices)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import socket
 from collections import defaultdict
@@ -11,9 +10,7 @@ from oslo_upgradecheck.upgradecheck import Result
 
 from ironic_scale.sharding.check_model import Fleet, every, fail, labels, ok, plural, warn
 from ironic_scale.sharding.confload import Service
-from ironic_scale.sharding.names import uses_port_suffix
-
-LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+from ironic_scale.sharding.names import is_loopback, uses_port_suffix
 
 
 def _named(services: list[Service]) -> str:
@@ -80,16 +77,6 @@ def name_characters(fleet: Fleet) -> list[Result]:
             out.append(warn(f"conductor names {', '.join(same)} differ only by case: the ILIKE lock clearing "
                             "treats them as one"))
     return out or ok("no conductor name has '_', '%' or a case-only twin")
-
-
-def is_loopback(host: str) -> bool:
-    h = host.strip("[]").lower()
-    if h in LOOPBACK_NAMES or h.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(h).is_loopback
-    except ValueError:
-        return False
 
 
 def json_rpc_loopback(fleet: Fleet) -> list[Result]:

@@ -100,7 +100,7 @@ def _check_ports(req: Request, largest: int, machines: list[str]) -> None:
         raise ValueError(f"json-rpc ports {req.first_port}-{last} overlap --console-port-range "
                          f"{req.console_range} (e.g. {clash[0]}); move one of them")
     if len(machines) > 1:
-        loop = [m for m in machines if hostspec.is_loopback(m)]
+        loop = [m for m in machines if names.is_loopback(m)]
         if loop:
             raise ValueError(f"host {loop[0]!r} is a loopback name: with json-rpc the API connects to each "
                              "conductor's [DEFAULT]host, so hosts need addresses the others can reach")

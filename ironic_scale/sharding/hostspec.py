@@ -74,12 +74,3 @@ def parse_hosts(entries: Iterable[str], per_host: int | None) -> list[HostSpec]:
             raise ValueError(f"host {s.machine!r} is listed twice (as {seen[key]!r} too)")
         seen[key] = s.machine
     return specs
-
-
-def is_loopback(machine: str) -> bool:
-    if machine.lower().rstrip(".") in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(machine).is_loopback
-    except ValueError:
-        return False

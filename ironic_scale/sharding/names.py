@@ -10,11 +10,13 @@ checked against live conductors in the integration tests).
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from oslo_utils import netutils, versionutils
 
 DEFAULT_JSON_RPC_PORT = 8089
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
 
 def _rpc_version_cap(pin_release_version: str | None) -> str:
@@ -42,6 +44,17 @@ def registered_name(host: str, rpc_transport: str = "json-rpc", json_rpc_port: i
     if uses_port_suffix(rpc_transport, json_rpc_port, pin_release_version):
         return f"{netutils.escape_ipv6(host)}:{json_rpc_port}"
     return host
+
+
+def is_loopback(host: str) -> bool:
+    """True for loopback addresses and names: a json-rpc name other hosts cannot dial."""
+    h = host.strip("[]").lower().rstrip(".")
+    if h in LOOPBACK_NAMES or h.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
 
 
 def machine_of(name: str) -> str:

@@ -121,7 +121,7 @@ def _balance(args: argparse.Namespace) -> int:
             machines.setdefault(c.machine, []).append(c.name)
     doc["machines"] = machines
     if cluster.nodes and not args.no_recommend:
-        pick, choices = recommend_exponent(cluster, s)
+        pick, choices = recommend_exponent(cluster, s, current=report.owners)
         doc["recommendation"] = {"exponent": pick, "choices": [asdict(c) for c in choices]}
     _emit(args, doc, ring_report.balance_text(doc))
     return 0

@@ -148,3 +148,12 @@ def owners_by_source(owners: Mapping[str, str | None], bmc_of_node: Mapping[str,
         if owner is not None and uuid in bmc_of_node:
             out[bmc_of_node[uuid]] = source_of.get(owner, f"unknown:{owner}")
     return out
+
+
+def bmc_keys(client: Any) -> dict[str, str]:
+    """Node uuid -> the simulator's key of its BMC (``address:port`` from driver_info)."""
+    out = {}
+    for n in client.nodes():
+        info = n.get("driver_info") or {}
+        out[n["uuid"]] = f"{info['ipmi_address']}:{int(info.get('ipmi_port') or 623)}"
+    return out

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ironic_scale.bench.progress import Progress
+from ironic_scale.density import placement
 from ironic_scale.sharding import ring, sources
 from ironic_scale.sharding.model import DEFAULT_ALGORITHM, DEFAULT_EXPONENT, Cluster, Conductor, RingSettings
 from ironic_scale.sharding.settings import Timing
@@ -68,15 +69,6 @@ def ring_settings(options: dict[str, dict[str, str]]) -> RingSettings:
     d = options.get("DEFAULT", {})
     return RingSettings(exponent=int(d.get("hash_partition_exponent", DEFAULT_EXPONENT)),
                         algorithm=d.get("hash_ring_algorithm", DEFAULT_ALGORITHM))
-
-
-def bmc_keys(client: Any) -> dict[str, str]:
-    """Node uuid -> the simulator's key of its BMC (``address:port`` from driver_info)."""
-    out = {}
-    for n in client.nodes():
-        info = n.get("driver_info") or {}
-        out[n["uuid"]] = f"{info['ipmi_address']}:{int(info.get('ipmi_port') or 623)}"
-    return out
 
 
 def after_event(cluster: Cluster, event: str, victim: str | None, joiner: str | None) -> Cluster:
@@ -203,7 +195,7 @@ class Rebalance:
     def run(self) -> dict[str, Any]:
         opts, stack = self.opts, self.stack
         client = stack.client
-        keys = bmc_keys(client)
+        keys = placement.bmc_keys(client)
         with warnings.catch_warnings():  # openstacksdk frowns on "latest", which a noauth endpoint needs
             warnings.simplefilter("ignore")
             conn = sources.connect(endpoint=stack.state.url)

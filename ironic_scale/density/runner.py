@@ -194,10 +194,7 @@ class DriverRun:
             warnings.simplefilter("ignore")
             cluster = sources.from_api(sources.connect(endpoint=self.stack.state.url))
         owners = ring.predict(cluster, settings)
-        bmc_of_node = {}
-        for node in self.stack.client.nodes():
-            info = node["driver_info"]
-            bmc_of_node[node["uuid"]] = f"{info['ipmi_address']}:{int(info.get('ipmi_port') or 623)}"
+        bmc_of_node = placement.bmc_keys(self.stack.client)
         source_of = {c.registered_name: c.source_address for c in self.stack.conductors}
         self.owner_source = placement.owners_by_source(owners, bmc_of_node, source_of)
         per_owner: dict[str, int] = {}

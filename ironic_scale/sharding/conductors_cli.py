@@ -10,7 +10,7 @@ import os
 import sys
 
 from ironic_scale import argtypes
-from ironic_scale.sharding import budget, generate, hostspec, names, ports
+from ironic_scale.sharding import budget, hostspec, names, ports
 from ironic_scale.sharding.capacity_cli import add_capacity
 
 
@@ -79,6 +79,8 @@ def _add_generate(group: argparse._SubParsersAction) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from ironic_scale.sharding import generate  # reads Ironic's options: only when asked to
+
     if not args.out and not args.dry_run:
         raise ValueError("give --out DIR (or --dry-run)")
     if args.api_workers < 0 or args.db_reserve < 0:

@@ -13,10 +13,13 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from oslo_utils import netutils, versionutils
-
 DEFAULT_JSON_RPC_PORT = 8089
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+
+
+# oslo.utils and Ironic are imported where they are used: this module is on the import path of
+# every `ironic-scale` command (the stack names its conductors with it), and `bench` must run
+# in a venv without Ironic.
 
 
 def _rpc_version_cap(pin_release_version: str | None) -> str:
@@ -29,12 +32,16 @@ def _rpc_version_cap(pin_release_version: str | None) -> str:
 
 def uses_port_suffix(rpc_transport: str, json_rpc_port: int, pin_release_version: str | None = None) -> bool:
     """True when Ironic appends ``:port`` to ``[DEFAULT]host`` (json-rpc, port != 8089, RPC >= 1.58)."""
+    from oslo_utils import versionutils
+
     return (rpc_transport == "json-rpc" and json_rpc_port != DEFAULT_JSON_RPC_PORT
             and versionutils.is_compatible("1.58", _rpc_version_cap(pin_release_version)))
 
 
 def uses_groups(pin_release_version: str | None = None) -> bool:
     """True when rings are keyed ``group:hardware_type`` (RPC >= 1.47), else by hardware type."""
+    from oslo_utils import versionutils
+
     return versionutils.is_compatible("1.47", _rpc_version_cap(pin_release_version))
 
 
@@ -42,6 +49,8 @@ def registered_name(host: str, rpc_transport: str = "json-rpc", json_rpc_port: i
                     pin_release_version: str | None = None) -> str:
     """The ``conductors.hostname`` a conductor with these settings registers."""
     if uses_port_suffix(rpc_transport, json_rpc_port, pin_release_version):
+        from oslo_utils import netutils
+
         return f"{netutils.escape_ipv6(host)}:{json_rpc_port}"
     return host
 
@@ -61,6 +70,8 @@ def machine_of(name: str) -> str:
     """The host part of a registered name (``10.0.0.5:8090`` -> ``10.0.0.5``, ``[::1]:8090`` -> ``::1``)."""
     if name.count(":") > 1 and not name.startswith("["):
         return name  # a bare IPv6 address: never suffixed, so no port to strip
+    from oslo_utils import netutils
+
     host, _port = netutils.parse_host_port(name)
     return host
 

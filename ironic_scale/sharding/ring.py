@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from tooz import hashring
-
 from ironic_scale.sharding.model import Cluster, Conductor, Node, RingSettings
 
 
@@ -37,6 +35,8 @@ class Rings:
     """One tooz ring per key, and lookups the way Ironic's RPC API does them."""
 
     def __init__(self, conductors: Iterable[Conductor], settings: RingSettings):
+        from tooz import hashring  # here, not at import: `ironic-scale` must load without Ironic's deps
+
         self.settings = settings
         self.members = hosts_by_key(conductors, settings.use_groups)
         self._rings = {key: hashring.HashRing(hosts, partitions=settings.partitions,

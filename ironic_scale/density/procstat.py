@@ -88,21 +88,31 @@ class Sampler:
         return s
 
     def value_at(self, group: str, at: float) -> float | None:
-        """CPU seconds of ``group`` (or a counter) at wall time ``at``, interpolated; None outside."""
+        """CPU seconds of ``group`` (or a counter) at wall time ``at``, interpolated.
+
+        None after the last sample: what happens there is not known yet (reading a cycle's
+        end before the next sample would give the last value, and a cycle 0 s of CPU). Just
+        before the first sample (a cycle that began as sampling started), that sample.
+        """
         with self._lock:
             samples = list(self.samples)
-        if not samples:
+        if not samples or at > samples[-1].at:
             return None
         times = [s.at for s in samples]
         i = bisect_left(times, at)
-        if i == 0 or i == len(samples):  # outside the samples: the nearest one, if it is close
-            near = samples[0] if i == 0 else samples[-1]
-            return near.values.get(group) if abs(near.at - at) <= 2 * self.interval else None
+        if i == 0:  # before the samples: the first one, if it is close
+            near = samples[0]
+            return near.values.get(group) if near.at - at <= 2 * self.interval else None
         a, b = samples[i - 1], samples[i]
         ca, cb = a.values.get(group), b.values.get(group)
         if ca is None or cb is None:
             return None
         return ca + (cb - ca) * (at - a.at) / (b.at - a.at)
+
+    def wait_past(self, at: float) -> None:
+        """Block until a sample taken after wall time ``at`` exists (the thread must be running)."""
+        while self.samples[-1].at < at:
+            time.sleep(self.interval / 2)
 
     def value_around(self, group: str, since: float, until: float) -> float | None:
         """How much counter ``group`` grew from the last sample at or before ``since`` to the first

@@ -379,6 +379,10 @@ class DriverRun:
         """One cycle of every conductor (a round): the slowest sets the round's time."""
         if isinstance(round_, Cycle):
             round_ = {self.stack.conductors[0].name: round_}
+        # The cycles have ended, but the sampler may not have a sample after their end yet:
+        # read before it has, a cycle's CPU would be the last sample's value twice (0.0).
+        db_end = max(c.end for c in round_.values()) + (DB_STATS_DELAY if sampler.counters else 0.0)
+        sampler.wait_past(db_end)
         per: dict[str, dict[str, Any]] = {}
         for name, cyc in round_.items():
             entry: dict[str, Any] = {"runtime": cyc.runtime, "start": cyc.start, "end": cyc.end,
@@ -394,10 +398,6 @@ class DriverRun:
         summary = placement.round_summary(self.size, per)
         start, end = summary["start"], summary["end"]
         first = next(iter(round_.values()))
-        # The cycle has ended, but the sampler may not have a sample after its end yet.
-        db_end = end + DB_STATS_DELAY if sampler.counters else end
-        while sampler.samples[-1].at < db_end:
-            time.sleep(sampler.interval / 2)
         reads = self.fleet.control.status_reads(start - WINDOW_SLACK, end + WINDOW_SLACK)
         # Dead BMCs never answer, so every one of them is always among the missed.
         rec: dict[str, Any] = {

@@ -4,8 +4,10 @@ the patched-copy check, correction times, and the report."""
 from __future__ import annotations
 
 import datetime
+import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -259,3 +261,26 @@ def test_a_burst_counter_is_read_from_the_samples_around_the_window():
     assert sampler.value_at("n", 100.4) - sampler.value_at("n", 100.3) == pytest.approx(16.7, abs=0.1)
     assert sampler.value_around("n", 99.0, 100.4) is None  # no sample before the window
     assert sampler.value_around("n", 100.3, 102.0) is None  # none after it yet
+
+
+def test_a_cycle_that_ended_after_the_last_sample_has_no_cpu_yet():
+    # A cycle read as soon as Ironic logged it: its end is after the newest sample. Reading it
+    # then used to give the newest sample twice, a cycle of 0.0 s CPU (CI, issue 11).
+    sampler = Sampler(lambda: {})
+    for at, cpu in ((100.0, 5.0), (100.25, 5.0)):
+        sampler.samples.append(Sample(at=at, values={"c": cpu}, rss={}))
+    assert sampler.value_at("c", 100.3) is None
+    assert sampler.value_at("c", 99.9) == 5.0  # began just before sampling started
+    sampler.samples.append(Sample(at=100.5, values={"c": 5.2}, rss={}))
+    assert sampler.value_at("c", 100.45) - sampler.value_at("c", 100.3) == pytest.approx(0.12)
+
+
+def test_wait_past_returns_once_a_later_sample_exists():
+    sampler = Sampler(lambda: {"me": [os.getpid()]}, interval=0.02).start()
+    try:
+        target = time.time() + 0.1
+        sampler.wait_past(target)
+        assert sampler.samples[-1].at >= target
+        assert sampler.value_at("me", target) is not None
+    finally:
+        sampler.stop()

@@ -142,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ironic_scale.bench.cli import add_bench
     from ironic_scale.density.cli import add_density
     from ironic_scale.density.rebalance_cli import add_rebalance
+    from ironic_scale.fleet.cli import add_fleet
     from ironic_scale.patches.cli import add_patches
+    from ironic_scale.preflight.cli import add_preflight
     from ironic_scale.sharding.check_cli import add_check
     from ironic_scale.sharding.conductors_cli import add_conductors
     from ironic_scale.sharding.ring_cli import add_ring
@@ -156,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_ring(sub)
     add_conductors(sub)
     add_check(sub)
+    add_fleet(sub)
+    add_preflight(sub)
     return parser
 
 

@@ -1,0 +1,35 @@
+"""How the fleet commands reach Ironic: openstacksdk, as operators' own tools do.
+
+``--os-cloud`` (clouds.yaml) or the ``OS_*`` variables with Keystone; ``--endpoint URL`` for
+a standalone Ironic with ``auth_strategy = noauth``. Never the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from typing import Any
+
+from ironic_scale.fleet.errors import FleetError
+
+
+def add_connection_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("Ironic API (openstacksdk)")
+    g.add_argument("--os-cloud", metavar="NAME",
+                   help="cloud in clouds.yaml (default: the OS_* environment variables)")
+    g.add_argument("--endpoint", metavar="URL",
+                   help="a standalone Ironic's API URL with auth_strategy=noauth (no Keystone)")
+
+
+def connect(args: argparse.Namespace) -> Any:
+    """An openstacksdk connection whose ``baremetal`` proxy speaks the newest API version."""
+    from ironic_scale.sharding.sources import connect as sdk_connect
+
+    with warnings.catch_warnings():  # openstacksdk frowns on the API version "latest"
+        warnings.simplefilter("ignore")
+        try:
+            conn = sdk_connect(cloud=args.os_cloud, endpoint=args.endpoint)
+            conn.baremetal.get_endpoint()
+        except Exception as e:  # keystoneauth, clouds.yaml and endpoint errors alike
+            raise FleetError(f"cannot reach the Ironic API: {e}") from None
+    return conn

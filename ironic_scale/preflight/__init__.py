@@ -1,0 +1,1 @@
+"""``ironic-scale preflight``: the checks and benchmarks an operator runs before an upgrade."""

@@ -13,6 +13,7 @@ from ironic.drivers.modules import ipmitool, noop
 
 from ironic_scale.drivers.management import NativeIPMIManagement
 from ironic_scale.drivers.power import NativeIPMIPower
+from ironic_scale.drivers.vendor import NativeIPMIVendorPassthru
 
 
 class NativeIPMIHardware(generic.GenericHardware):
@@ -34,4 +35,6 @@ class NativeIPMIHardware(generic.GenericHardware):
 
     @property
     def supported_vendor_interfaces(self) -> list[type]:
-        return [ipmitool.VendorPassthru, noop.NoVendor]
+        # ipmitool's stays the default (nodes keep what they had); native-ipmi adds a
+        # read-only power_state passthru (what `fleet migrate` verifies a switch with).
+        return [ipmitool.VendorPassthru, NativeIPMIVendorPassthru, noop.NoVendor]

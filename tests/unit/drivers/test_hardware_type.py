@@ -12,6 +12,7 @@ from ironic.drivers.modules import ipmitool, noop
 from ironic_scale.drivers.hardware_type import NativeIPMIHardware
 from ironic_scale.drivers.management import NativeIPMIManagement
 from ironic_scale.drivers.power import NativeIPMIPower
+from ironic_scale.drivers.vendor import NativeIPMIVendorPassthru
 from tests.unit.drivers import NativeIPMITestCase
 
 SNIPPET = os.path.join(os.path.dirname(__file__), "..", "..", "..", "deploy", "ironic.conf.d",
@@ -28,7 +29,8 @@ class HardwareTypeTestCase(NativeIPMITestCase):
                          hw.supported_management_interfaces)
         self.assertEqual(ipmitool.IPMISocatConsole, hw.supported_console_interfaces[0])
         self.assertIn(noop.NoConsole, hw.supported_console_interfaces)
-        self.assertEqual([ipmitool.VendorPassthru, noop.NoVendor], hw.supported_vendor_interfaces)
+        self.assertEqual([ipmitool.VendorPassthru, NativeIPMIVendorPassthru, noop.NoVendor],
+                         hw.supported_vendor_interfaces)
 
     def test_defaults_are_native(self):
         node = self.create_node(driver_info=INFO, power_interface=None,

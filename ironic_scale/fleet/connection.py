@@ -12,6 +12,10 @@ from typing import Any
 
 from ironic_scale.fleet.errors import FleetError
 
+# A busy API (an all-in-one Ironic under a bulk import) may reset a connection; keystoneauth
+# retries it with a back-off rather than failing the node.
+CONNECT_RETRIES = 5
+
 
 def add_connection_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("Ironic API (openstacksdk)")
@@ -28,7 +32,7 @@ def connect(args: argparse.Namespace) -> Any:
     with warnings.catch_warnings():  # openstacksdk frowns on the API version "latest"
         warnings.simplefilter("ignore")
         try:
-            conn = sdk_connect(cloud=args.os_cloud, endpoint=args.endpoint)
+            conn = sdk_connect(cloud=args.os_cloud, endpoint=args.endpoint, connect_retries=CONNECT_RETRIES)
             conn.baremetal.get_endpoint()
         except Exception as e:  # keystoneauth, clouds.yaml and endpoint errors alike
             raise FleetError(f"cannot reach the Ironic API: {e}") from None

@@ -58,7 +58,7 @@ class Journal:
         except json.JSONDecodeError:
             self.header = {}
         if self.header.get("journal") != self.kind:
-            raise FleetError(f"{self.path} is not a {self.kind} journal "
+            raise FleetError(f"{self.path} is not a fleet {self.kind} journal "
                              f"(its first line: {lines[0][:80] if lines else '(empty)'!r})")
         for number, line in enumerate(lines[1:], 2):
             try:

@@ -175,14 +175,16 @@ def from_api(conn: Any) -> Cluster:
     return Cluster(cs, ns, source="api")
 
 
-def connect(cloud: str | None = None, endpoint: str | None = None) -> Any:
-    """An openstacksdk connection: ``endpoint`` means noauth (standalone Ironic), else clouds.yaml/OS_*."""
+def connect(cloud: str | None = None, endpoint: str | None = None, **options: Any) -> Any:
+    """An openstacksdk connection: ``endpoint`` means noauth (standalone Ironic), else clouds.yaml/OS_*.
+
+    ``options`` are cloud settings, e.g. ``connect_retries``."""
     import openstack
 
     if endpoint:
         return openstack.connect(auth_type="none", baremetal_endpoint_override=endpoint,
-                                 baremetal_api_version="latest")
-    return openstack.connect(cloud=cloud) if cloud else openstack.connect()
+                                 baremetal_api_version="latest", **options)
+    return openstack.connect(cloud=cloud, **options) if cloud else openstack.connect(**options)
 
 
 def from_database() -> Cluster:

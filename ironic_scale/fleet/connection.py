@@ -7,7 +7,9 @@ a standalone Ironic with ``auth_strategy = noauth``. Never the database.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from ironic_scale.fleet.errors import FleetError
@@ -26,14 +28,27 @@ def add_connection_args(parser: argparse.ArgumentParser) -> None:
 
 
 def connect(args: argparse.Namespace) -> Any:
-    """An openstacksdk connection whose ``baremetal`` proxy speaks the newest API version."""
+    """An openstacksdk connection whose ``baremetal`` proxy speaks the newest API version,
+    checked by one request (a wrong URL or cloud is an error now, not at the first node)."""
     from ironic_scale.sharding.sources import connect as sdk_connect
 
     with warnings.catch_warnings():  # openstacksdk frowns on the API version "latest"
         warnings.simplefilter("ignore")
         try:
             conn = sdk_connect(cloud=args.os_cloud, endpoint=args.endpoint, connect_retries=CONNECT_RETRIES)
-            conn.baremetal.get_endpoint()
+            conn.baremetal.get("/", raise_exc=False, connect_retries=0)
         except Exception as e:  # keystoneauth, clouds.yaml and endpoint errors alike
-            raise FleetError(f"cannot reach the Ironic API: {e}") from None
+            raise FleetError(f"cannot reach the Ironic API: {' '.join(str(e).split())}") from None
     return conn
+
+
+@contextlib.contextmanager
+def api_errors(doing: str) -> Iterator[None]:
+    """Turn an API failure outside per-node work (listing, driver details) into a one-line error."""
+    from keystoneauth1.exceptions import ClientException
+    from openstack.exceptions import SDKException
+
+    try:
+        yield
+    except (SDKException, ClientException) as e:
+        raise FleetError(f"{doing}: {' '.join(str(e).split())}") from None

@@ -18,7 +18,7 @@ from typing import Any
 from ironic_scale.argtypes import positive_int
 from ironic_scale.fleet import migrate_model as model
 from ironic_scale.fleet import migrate_run as runner
-from ironic_scale.fleet.connection import add_connection_args, connect
+from ironic_scale.fleet.connection import add_connection_args, api_errors, connect
 from ironic_scale.fleet.errors import FleetError
 from ironic_scale.fleet.journal import Journal
 from ironic_scale.fleet.migrate_select import Selection, parse_node_list, select
@@ -99,11 +99,14 @@ def _selection(args: argparse.Namespace) -> Selection:
 
 def _check_cloud(conn: Any, target: str) -> None:
     """The interfaces a migration sets and reads through must be enabled, or every node fails."""
-    try:
-        driver = conn.baremetal.get_driver("native-ipmi")
-    except Exception:
-        raise FleetError("the native-ipmi hardware type is not enabled on any conductor "
-                         "(enabled_hardware_types)") from None
+    from openstack.exceptions import NotFoundException
+
+    with api_errors("reading the native-ipmi hardware type"):
+        try:
+            driver = conn.baremetal.get_driver("native-ipmi")
+        except NotFoundException:
+            raise FleetError("the native-ipmi hardware type is not enabled on any conductor "
+                             "(enabled_hardware_types)") from None
     need = {"power": model.TARGETS[target]["power_interface"],
             "management": model.TARGETS[target]["management_interface"], "vendor": model.VERIFY_VENDOR}
     missing = [f"enabled_{kind}_interfaces has no {name}" for kind, name in need.items()
@@ -140,7 +143,9 @@ def _main(args: argparse.Namespace) -> int:
               "(the journal's plan; selection options are ignored)", file=out)
         canary_first = bool(journal.header.get("canary"))
     else:
-        plan = runner.make_plan(select(conn, selection), args.to, staging)
+        with api_errors("listing nodes"):
+            nodes = select(conn, selection)
+        plan = runner.make_plan(nodes, args.to, staging)
         if args.dry_run:
             print(_plan_text(plan))
             return 0

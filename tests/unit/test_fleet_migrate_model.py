@@ -12,6 +12,7 @@ from ironic_scale.fleet.errors import FleetError
 from ironic_scale.fleet.journal import Journal
 from ironic_scale.fleet.migrate_select import Selection, matches, parse_node_list
 from ironic_scale.fleet.migrate_steps import current_attempt
+from tests.cli_helpers import run_cli
 
 IPMITOOL = {"driver": "ipmi", "power_interface": "ipmitool", "management_interface": "ipmitool",
             "vendor_interface": "ipmitool", "provision_state": "active", "reservation": None,
@@ -116,3 +117,11 @@ def test_journal_survives_a_torn_write_and_refuses_another_kind(tmp_path):
     path.write_text("not json\n")
     with pytest.raises(FleetError, match="not a fleet migrate journal"):
         Journal(path, "migrate")
+
+
+def test_an_unreachable_api_is_one_line_and_exit_2(capsys):
+    # Port 9 (discard) on loopback: nothing listens there.
+    argv = ["fleet", "migrate", "--to", "native-ipmi", "--all", "--endpoint", "http://127.0.0.1:9"]
+    assert run_cli(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ironic-scale fleet: error: cannot reach the Ironic API") and "\n" not in err

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ironic_scale.argtypes import positive_int
+from ironic_scale.argtypes import duration, fraction, positive_int
 from ironic_scale.fleet import migrate_model as model
 from ironic_scale.fleet import migrate_run as runner
 from ironic_scale.fleet.connection import add_connection_args, api_errors, connect
@@ -28,20 +28,6 @@ from ironic_scale.fleet.progress import Bar
 from ironic_scale.fleet.summary import rate, table
 
 DETAIL_ROWS = 20  # failed and skipped nodes listed in the terminal summary (all in --json)
-
-
-def _rate(value: str) -> float:
-    f = float(value)
-    if not 0 <= f <= 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a fraction between 0 and 1")
-    return f
-
-
-def _seconds(value: str) -> float:
-    f = float(value)
-    if f < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return f
 
 
 def add_migrate(fsub: Any) -> None:
@@ -73,10 +59,10 @@ def add_migrate(fsub: Any) -> None:
                     help="nodes in the first batch, which stops the run on any failure (default 1; 0: none)")
     st.add_argument("--batch-size", type=positive_int, default=50, metavar="N",
                     help="nodes per batch after the canary (default 50)")
-    st.add_argument("--max-failure-rate", type=_rate, default=0.1, metavar="F",
+    st.add_argument("--max-failure-rate", type=fraction, default=0.1, metavar="F",
                     help="stop when more than this fraction of a batch fails (default 0.1)")
-    st.add_argument("--pause", type=_seconds, default=0.0, metavar="SECONDS",
-                    help="wait between batches, then check that the batch's nodes kept their power "
+    st.add_argument("--pause", type=duration, default=0.0, metavar="DURATION",
+                    help="wait between batches (e.g. 60s), then check that the batch's nodes kept their power "
                          "state and got no fault or maintenance (give it a power sync interval so "
                          "the conductors have polled them through the new interface; default 0)")
     st.add_argument("--concurrency", type=positive_int, default=8, metavar="N",

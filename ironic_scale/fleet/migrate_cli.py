@@ -62,9 +62,10 @@ def add_migrate(fsub: Any) -> None:
     st.add_argument("--max-failure-rate", type=fraction, default=0.1, metavar="F",
                     help="stop when more than this fraction of a batch fails (default 0.1)")
     st.add_argument("--pause", type=duration, default=0.0, metavar="DURATION",
-                    help="wait between batches (e.g. 60s), then check that the batch's nodes kept their power "
-                         "state and got no fault or maintenance (give it a power sync interval so "
-                         "the conductors have polled them through the new interface; default 0)")
+                    help="wait between batches (e.g. 60s), then check that the batch's nodes kept "
+                         "their power state and got no fault or maintenance (give it a power sync "
+                         "interval so the conductors have polled them through the new interface; "
+                         "default 0)")
     st.add_argument("--concurrency", type=positive_int, default=8, metavar="N",
                     help="nodes migrated at once within a batch (default 8)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")

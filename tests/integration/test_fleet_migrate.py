@@ -262,3 +262,31 @@ def test_a_journal_of_another_target_is_refused(cloud, tmp_path, capsys):
     assert migrate(cloud, "--to", "ipmitool", "--journal", str(path)) == 2
     assert "is a migration to native-ipmi, not ipmitool" in capsys.readouterr().err
     assert migrate(cloud, "--rollback", str(path)) == 0
+
+
+def test_a_batch_that_turns_sick_during_the_pause_stops_the_run(cloud, tmp_path):
+    """The condition between batches: a migrated node that the power sync put into maintenance
+    (here the pause does what Ironic's sync does to a node it cannot read) stops the run."""
+    from ironic_scale.fleet.journal import Journal
+    from ironic_scale.fleet.migrate_run import Staging, run
+    from ironic_scale.fleet.migrate_steps import NodeSteps
+    from ironic_scale.fleet.progress import Bar
+
+    before = snapshot(cloud)
+    conn = sdk(cloud["stack"].url)
+    uuid = {n["name"]: n["uuid"] for n in cloud["stack"].request("GET", "/v1/nodes")["nodes"]}
+    first, rest = uuid["run-11"], [uuid["run-12"], uuid["run-13"]]
+    steps = NodeSteps(conn, Journal(tmp_path / "j", "migrate", {"target": "native-ipmi"}), "native-ipmi")
+    paused = []
+
+    def pause(seconds: float) -> None:
+        paused.append(seconds)
+        conn.baremetal.set_node_maintenance(first, "During sync_power_state, max retries exceeded")
+
+    report = run(steps, [[first], rest], Staging(pause=30.0), Bar(3, "test", quiet=True), True, sleep=pause)
+    assert paused == [30.0]
+    assert report.stopped.startswith("canary batch: 1 migrated nodes unhealthy after the pause, e.g. run-11: "
+                                     "in maintenance: During sync_power_state"), report.stopped
+    assert report.not_attempted == rest
+    assert steps.rollback(first).result == "rolled_back"
+    assert fields(snapshot(cloud)) == fields(before)

@@ -64,7 +64,10 @@ def _settings(baseline: Baseline | None, part: str) -> dict[str, Any]:
 
 
 def _ironic_here() -> bool:
-    return importlib.util.find_spec("ironic") is not None
+    try:
+        return importlib.util.find_spec("ironic") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _bench_methods(args: argparse.Namespace, base: dict[str, Any]) -> list[str]:

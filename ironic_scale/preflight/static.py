@@ -8,6 +8,7 @@ run outside the conductor's venv says so instead of failing.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ironic_scale.preflight.model import FAILED, NOT_AVAILABLE, OK, SKIPPED, Check
@@ -15,8 +16,9 @@ from ironic_scale.preflight.model import FAILED, NOT_AVAILABLE, OK, SKIPPED, Che
 APPLIED = "applied"
 
 
-def patches_check(baseline_state: str | None) -> Check:
-    """``patches check`` on the Ironic this Python imports; ``facts['state']`` is its verdict.
+def patches_check(baseline_state: str | None, site: Path | None = None) -> Check:
+    """``patches check`` on the Ironic this Python imports (or in ``site``); ``facts['state']``
+    is its verdict.
 
     Fits (applied, or applies cleanly) is ok; does not fit fails. When the baseline's
     environment had the series applied and this one has not, the check says so: an upgrade
@@ -31,8 +33,8 @@ def patches_check(baseline_state: str | None) -> Check:
         return Check("patches", NOT_AVAILABLE, f"this ironic-scale has no patch tool ({e.name})",
                      facts={"state": NOT_AVAILABLE})
     try:
-        site = default_site_packages()
-    except PatchesError as e:
+        site = site or default_site_packages()
+    except (PatchesError, ModuleNotFoundError) as e:  # no Ironic here (or one that cannot be found)
         return Check("patches", NOT_AVAILABLE, str(e), facts={"state": NOT_AVAILABLE})
     try:
         status = tree.inspect(site, load_series(tree.default_series_dir()))

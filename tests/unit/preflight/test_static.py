@@ -9,6 +9,7 @@ import sys
 from ironic_scale.preflight import static
 from ironic_scale.preflight.model import FAILED, NOT_AVAILABLE, OK, SKIPPED
 from tests.patch_fixtures import copy_site
+from tests.preflight_helpers import write_conf
 
 MANAGER = "ironic/conductor/manager.py"  # a file the real series changes
 
@@ -35,17 +36,8 @@ def test_a_series_applied_in_the_baseline_but_not_here_is_pointed_out(tmp_path):
     assert any("run 'ironic-scale patches apply' here" in d for d in check.details)
 
 
-def _conf(path, **default):
-    lines = ["[DEFAULT]", "host = ctl1.example.net", "enabled_hardware_types = ipmi,native-ipmi",
-             *(f"{k} = {v}" for k, v in default.items()),
-             "[api]", "api_workers = 1",
-             "[database]", "connection = postgresql://ironic:x@db.example.net/ironic", "max_overflow = 10"]
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
-
-
 def test_configs_that_pass_give_their_ring_to_the_density_run(tmp_path):
-    check = static.config_check([_conf(tmp_path / "ironic.conf", hash_partition_exponent=7)], [], [])
+    check = static.config_check([write_conf(tmp_path / "ironic.conf", hash_partition_exponent=7)], [], [])
     assert check.status == OK, check.summary
     assert check.summary.startswith("18 checks over 2 service(s): ")
     assert check.facts["ring"] == {"hash_partition_exponent": "7"}
@@ -55,13 +47,14 @@ def test_configs_that_pass_give_their_ring_to_the_density_run(tmp_path):
 
 
 def test_a_value_ironic_refuses_fails_the_config_check(tmp_path):
-    check = static.config_check([_conf(tmp_path / "ironic.conf", hash_partition_exponent="seven")], [], [])
+    conf = write_conf(tmp_path / "ironic.conf", hash_partition_exponent="seven")
+    check = static.config_check([conf], [], [])
     assert check.status == FAILED and "hash_partition_exponent" in check.summary
 
 
 def test_a_failing_check_fails_and_is_named(tmp_path):
-    a = _conf(tmp_path / "a.conf", hash_partition_exponent=5)
-    b = _conf(tmp_path / "b.conf", hash_partition_exponent=7)
+    a = write_conf(tmp_path / "a.conf", hash_partition_exponent=5)
+    b = write_conf(tmp_path / "b.conf", hash_partition_exponent=7)
     check = static.config_check([], [a], [b])
     assert check.status == FAILED
     assert "ring_settings_match" in check.summary
@@ -87,7 +80,7 @@ print(p.status, "|", c.status, "|", c.summary)
 
 
 def test_without_ironic_both_are_not_available(tmp_path):
-    res = subprocess.run([sys.executable, "-c", BLOCKED, _conf(tmp_path / "ironic.conf")],
+    res = subprocess.run([sys.executable, "-c", BLOCKED, write_conf(tmp_path / "ironic.conf")],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr[-2000:]
     patches, config, why = (s.strip() for s in res.stdout.split("|"))

@@ -58,7 +58,7 @@ def add_preflight(sub: Any) -> None:
     base.add_argument("--save-baseline", metavar="FILE",
                       help="write this run's bench and density results and environment as a baseline "
                            "(not written when a measured part failed)")
-    base.add_argument("--threshold", type=_threshold, default=0.10,
+    base.add_argument("--threshold", type=_threshold, default=0.10, metavar="FRACTION",
                       help="allowed slowdown of any median figure, as a fraction (default 0.10, as "
                            "bench compare)")
     base.add_argument("--density-threshold", type=_threshold, metavar="FRACTION",
@@ -73,21 +73,21 @@ def add_preflight(sub: Any) -> None:
     conf.add_argument("--conductor", action="append", default=[], metavar="FILE[,FILE...]",
                       help="more conductor processes, as 'ironic-scale check --conductor' takes them")
     bench = p.add_argument_group("bench")
-    bench.add_argument("--skip-bench", action="store_true")
-    bench.add_argument("--sizes", type=argtypes.size_list,
+    bench.add_argument("--skip-bench", action="store_true", help="leave the bench out")
+    bench.add_argument("--sizes", type=argtypes.size_list, metavar="LIST",
                        help="simulated fleet sizes (default: the baseline's, else 1000)")
-    bench.add_argument("--repeats", type=argtypes.positive_int,
+    bench.add_argument("--repeats", type=argtypes.positive_int, metavar="N",
                        help="sweeps per method (default: the baseline's, else 5)")
-    bench.add_argument("--methods", type=argtypes.name_list(METHODS, "method"),
+    bench.add_argument("--methods", type=argtypes.name_list(METHODS, "method"), metavar="LIST",
                        help="default: the baseline's, else native and native-interface (native alone "
                             "without Ironic or with --inventory)")
     bench.add_argument("--inventory", metavar="FILE",
                        help="poll these real BMCs READ-ONLY instead of the simulator (as 'bench "
                             "--inventory'); the density test is then skipped")
-    bench.add_argument("--address", default="127.10.0.1",
+    bench.add_argument("--address", default="127.10.0.1", metavar="ADDRESS",
                        help="first loopback address of the simulated fleets (default 127.10.0.1)")
     density = p.add_argument_group("density")
-    density.add_argument("--skip-density", action="store_true")
+    density.add_argument("--skip-density", action="store_true", help="leave the density test out")
     density.add_argument("--density-size", type=argtypes.positive_int, metavar="N",
                          help="nodes (default: the baseline's, else 100)")
     density.add_argument("--density-drivers", type=argtypes.name_list(NAMES, "driver"), metavar="LIST",
@@ -99,7 +99,7 @@ def add_preflight(sub: Any) -> None:
     density.add_argument("--db", choices=("sqlite", "postgresql", "mariadb"),
                          help="the density stack's database (default: the baseline's, else sqlite: the "
                               "all-in-one ironic)")
-    density.add_argument("--conductor-address", default="127.100.0.1",
+    density.add_argument("--conductor-address", default="127.100.0.1", metavar="ADDRESS",
                          help="the density conductor's loopback address (default 127.100.0.1)")
     out = p.add_argument_group("report")
     out.add_argument("--format", choices=("table", "markdown", "json"), default="table",

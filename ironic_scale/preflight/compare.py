@@ -38,8 +38,9 @@ def density_index(doc: dict[str, Any]) -> dict[DensityKey, dict[str, Any]]:
 def polled_all(row: dict[str, Any]) -> bool:
     """Every live node polled in every measured cycle (the simulator's count), and cycles measured."""
     polled, expected = row["summary"].get("polled_min"), row.get("expected")
-    return bool(row.get("cycles")) and row.get("missed_live", 0) == 0 and polled is not None \
-        and expected is not None and polled >= expected
+    if not row.get("cycles") or polled is None or expected is None:
+        return False
+    return row.get("missed_live", 0) == 0 and polled >= expected
 
 
 def _polled_text(row: dict[str, Any]) -> str:
@@ -67,8 +68,8 @@ def _figures(diff: Diff, label: Callable[[Any], str]) -> list[Figure]:
     out = []
     for row in diff.rows:
         for c in row.changes:
-            out.append(Figure(label(row.key), c.name, c.old, c.new, c.change,
-                           verdicts[c.verdict] if c.change is not None else "not compared"))
+            verdict = verdicts[c.verdict] if c.change is not None else "not compared"
+            out.append(Figure(label(row.key), c.name, c.old, c.new, c.change, verdict))
     return out
 
 

@@ -113,7 +113,8 @@ def _check_tools(methods: list[str]) -> None:
                              f"or leave {m} out of --methods")
 
 
-def _plan(args: argparse.Namespace) -> runner.Plan:
+def plan_from(args: argparse.Namespace) -> runner.Plan:
+    """The run the parsed options ask for; a ValueError (one line) for options that conflict."""
     options = SweepOptions(timeout=args.timeout)
     if args.timeout is not None and args.timeout <= 0:
         raise ValueError("--timeout must be positive")
@@ -149,23 +150,32 @@ def _settings(args: argparse.Namespace, plan: runner.Plan) -> dict[str, Any]:
             "argv": sys.argv[1:]}
 
 
+def measure(args: argparse.Namespace, plan: runner.Plan | None = None,
+            progress: Progress | None = None) -> tuple[dict[str, Any], runner.Outcome]:
+    """Run the bench the parsed options ask for and return its result document, printing
+    nothing on stdout: ``run_bench`` saves and prints it, ``ironic-scale preflight`` compares it."""
+    plan = plan or plan_from(args)
+    _check_tools(plan.methods)
+    started = datetime.datetime.now().astimezone()
+    outcome = runner.run(plan, progress or Progress())
+    doc = results.document(outcome, _settings(args, plan),
+                           "inventory" if plan.inventory is not None else "simulator",
+                           started, datetime.datetime.now().astimezone())
+    return doc, outcome
+
+
 def run_bench(args: argparse.Namespace) -> int:
     # futurist imports eventlet when it is installed (Ironic's test extras pull it in).
     warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
-    plan = _plan(args)
-    _check_tools(plan.methods)
-    started = datetime.datetime.now().astimezone()
-    json_path = args.json or results.default_json_path(started)
+    plan = plan_from(args)
+    json_path = args.json or results.default_json_path(datetime.datetime.now().astimezone())
     profile_path = None
     if args.profile is not None:
         from ironic_scale.bench.profile import profile_native
 
         profile_path = args.profile or results.sibling(json_path, "-native.svg")
         plan.profile = lambda endpoints: profile_native(endpoints, profile_path, plan.options)
-    outcome = runner.run(plan, Progress())
-    doc = results.document(outcome, _settings(args, plan),
-                           "inventory" if plan.inventory is not None else "simulator",
-                           started, datetime.datetime.now().astimezone())
+    doc, outcome = measure(args, plan)
     from ironic_scale.bench.plot import plot
 
     doc["plot"] = plot_note = plot(doc, args.plot or results.sibling(json_path, ".png"))

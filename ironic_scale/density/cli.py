@@ -133,14 +133,20 @@ def settings(plan: runner.DensityPlan) -> dict[str, Any]:
             "argv": sys.argv[1:]}
 
 
-def run_density(args: argparse.Namespace) -> int:
+def measure(args: argparse.Namespace, progress: Progress | None = None) -> dict[str, Any]:
+    """Run the density test the parsed options ask for and return its result document, printing
+    nothing on stdout: ``run_density`` saves and prints it, ``ironic-scale preflight`` compares it."""
     plan = plan_from(args)
+    progress = progress or Progress()
     started = datetime.datetime.now().astimezone()
-    json_path = args.json or results.default_json_path(started, kind="density")
-    progress = Progress()
     progress.note(f"work directory (configs, logs, databases): {plan.work}")
     records = runner.run(plan, progress)
-    doc = report.document(records, settings(plan), started)
+    return report.document(records, settings(plan), started)
+
+
+def run_density(args: argparse.Namespace) -> int:
+    json_path = args.json or results.default_json_path(datetime.datetime.now().astimezone(), kind="density")
+    doc = measure(args)
     doc["plot"] = note = report.plot(doc, args.plot or results.sibling(json_path, ".png"))
     results.write(doc, json_path)
     print(report.render(doc))

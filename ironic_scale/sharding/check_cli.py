@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from typing import TYPE_CHECKING
 
 from ironic_scale import argtypes
+
+if TYPE_CHECKING:  # oslo.upgradecheck and Ironic load only when a check runs
+    from oslo_upgradecheck.upgradecheck import Result
+
+    from ironic_scale.sharding.check_model import Fleet
 
 DESCRIPTION = """\
 Check the configs of every Ironic API service and conductor process of one
@@ -54,30 +60,47 @@ def add_check(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from ironic_scale.sharding import check_report
+
+    results, fleet = evaluate(args.api, args.conductor, units=args.unit, api_workers=args.api_workers,
+                              max_connections=args.max_connections, db=args.db)
+    print(check_report.as_json(results, fleet.services) if args.format == "json"
+          else check_report.as_table(results))
+    return check_report.exit_code(results)
+
+
+def evaluate(apis: list[str], conductors: list[str], *, units: list[str] | None = None,
+             api_workers: int | None = None, max_connections: int | None = None,
+             db: bool = False) -> tuple[list[tuple[str, Result]], Fleet]:
+    """Every check's (name, Result) and the Fleet they looked at, printing nothing: the
+    function behind ``ironic-scale check``, which ``ironic-scale preflight`` runs too.
+
+    ``apis`` and ``conductors`` are ``FILE[,FILE...]`` per service, as on the command line.
+    :raises ConfigError: no service given, or a file is missing or holds a value Ironic refuses.
+    """
     # Importing Ironic's conductor modules pulls in eventlet, which warns on stderr.
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
-    from ironic_scale.sharding import check_db, check_report, checks
+    from ironic_scale.sharding import check_db, checks
     from ironic_scale.sharding.check_capacity import server_of
     from ironic_scale.sharding.check_model import Fleet
     from ironic_scale.sharding.confload import ConfigError, load_all
     from ironic_scale.sharding.unit_timeout import stop_timeout
 
-    if not args.api and not args.conductor:
+    units = units or []
+    if not apis and not conductors:
         raise ConfigError("give at least one --api or --conductor config")
-    if args.db and not args.conductor:
+    if db and not conductors:
         raise ConfigError("--db reads the first --conductor's [database]connection: give a --conductor")
-    apis, conductors = load_all(args.api, args.conductor)
-    snapshot = check_db.read(conductors[0].conf.database.connection) if args.db else None
-    limit, source, server = args.max_connections, "--max-connections", None
+    api_services, conductor_services = load_all(apis, conductors)
+    snapshot = check_db.read(conductor_services[0].conf.database.connection) if db else None
+    limit, source, server = max_connections, "--max-connections", None
     if not limit and snapshot is not None and snapshot.max_connections:
         limit, source = snapshot.max_connections, "queried from the database"
-        server = server_of(conductors[0].conf.database.connection)
-    fleet = Fleet(apis, conductors, stop_timeout(args.unit), units_given=bool(args.unit),
-                  api_workers=args.api_workers, max_connections=limit, max_connections_source=source,
+        server = server_of(conductor_services[0].conf.database.connection)
+    fleet = Fleet(api_services, conductor_services, stop_timeout(units), units_given=bool(units),
+                  api_workers=api_workers, max_connections=limit, max_connections_source=source,
                   max_connections_server=server)
     results = checks.run(fleet)
     if snapshot is not None:
-        results += check_db.run(snapshot, conductors[0])
-    print(check_report.as_json(results, fleet.services) if args.format == "json"
-          else check_report.as_table(results))
-    return check_report.exit_code(results)
+        results += check_db.run(snapshot, conductor_services[0])
+    return results, fleet

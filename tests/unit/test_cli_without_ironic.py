@@ -27,7 +27,9 @@ args = parser.parse_args(["bench", "--count", "5"])
 assert args.command == "bench"
 for argv in (["ring", "balance", "--member", "a"],
              ["conductors", "capacity", "--measured", "x", "--nodes", "1"], ["check", "--conductor", "x"],
-             ["rebalance", "--event", "stop"], ["stack", "status", "--work", "w"]):
+             ["rebalance", "--event", "stop"], ["stack", "status", "--work", "w"],
+             ["preflight", "--baseline", "b.json", "--density-drivers", "native-ipmi",
+              "--methods", "native"]):
     parser.parse_args(argv)
 print("loaded")
 """

@@ -215,8 +215,12 @@ class Engine:
                 self._closed = True
                 return
             self._jobs.append(("stop",))
-            os.eventfd_write(self._wake, 1)
             self._closed = True
+            try:
+                os.eventfd_write(self._wake, 1)
+            except OSError as e:  # our eventfd closed by someone else's double close: the
+                # thread still finds the stop job within one maintenance interval
+                LOG.warning("IPMI engine: cannot wake the IO thread to stop it (%s)", e)
         thread.join(10.0)
 
     def _post(self, job: tuple) -> None:

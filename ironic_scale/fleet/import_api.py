@@ -1,0 +1,181 @@
+"""The Ironic REST calls of an import (openstacksdk's ``conn.baremetal``), one function per step.
+
+Each step either returns what Ironic now shows of the node or raises ``StepFailed`` with a
+one-line reason (Ironic's ``last_error`` when the node has one), so the caller records the
+failure and leaves the node where Ironic put it. State changes wait with openstacksdk's own
+waiters, which also know Ironic's failure states (``enroll`` with an error after
+``manage``, ``* failed`` after the rest).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from ironic_scale.fleet.import_plan import Observed
+from ironic_scale.fleet.inventory import NodeSpec, Problem
+
+LIST_FIELDS = ["uuid", "name", "provision_state", "last_error", "maintenance"]
+
+
+class StepFailed(Exception):
+    """A step did not complete; ``reason`` is one line, ``state`` Ironic's provision state if known."""
+
+    def __init__(self, reason: str, state: str | None = None):
+        super().__init__(reason)
+        self.reason, self.state = reason, state
+
+
+class NameTaken(Exception):
+    """Creating the node found one of that name already there (made since the import started)."""
+
+
+def _api_errors() -> tuple[type[BaseException], ...]:
+    from keystoneauth1 import exceptions as ksa
+    from openstack import exceptions as sdk
+
+    return sdk.SDKException, ksa.ClientException
+
+
+def reason(e: BaseException) -> str:
+    """One line for an SDK or keystoneauth error: the HTTP status and Ironic's message."""
+    from openstack import exceptions as sdk
+
+    if isinstance(e, sdk.HttpException):
+        text = f"HTTP {e.status_code}: {e.details or e.message}"
+    else:
+        text = str(e) or type(e).__name__
+    return " ".join(text.split())
+
+
+def observed(node: Any) -> Observed:
+    return Observed(uuid=node.id, provision_state=node.provision_state or "available",
+                    last_error=node.last_error or None, maintenance=bool(node.is_maintenance))
+
+
+def observe_all(conn: Any) -> dict[str, Observed]:
+    """Every named node in Ironic, by name: one paged listing of a few fields."""
+    return {n.name: observed(n) for n in conn.baremetal.nodes(fields=LIST_FIELDS) if n.name}
+
+
+def check_cloud(conn: Any, nodes: list[NodeSpec]) -> list[Problem]:
+    """Rows whose hardware type no live conductor of their conductor group runs.
+
+    Ironic would refuse each of those nodes at create time (no conductor to map it to);
+    finding it here keeps the whole-file-first rule: nothing is created while a row is bad.
+    """
+    # GET /v1/drivers names the live conductors of each hardware type (as Ironic's own hash ring
+    # sees them); /v1/conductors their groups. Its "alive" is not used: on SQLite conductors do
+    # not heartbeat, so it turns false a minute after start while the ring still maps nodes.
+    group_of = {c.hostname: c.conductor_group or "" for c in conn.baremetal.conductors()}
+    pairs: set[tuple[str, str]] = set()
+    groups: dict[str, set[str]] = defaultdict(set)
+    for driver in conn.baremetal.drivers():
+        for host in driver.hosts or ():
+            if host in group_of:
+                pairs.add((group_of[host], driver.name))
+                groups[driver.name].add(group_of[host])
+    out = []
+    for spec in nodes:
+        group = spec.conductor_group or ""
+        if (group, spec.driver) in pairs:
+            continue
+        if not groups.get(spec.driver):
+            out.append(Problem(spec.line, "driver", f"no live conductor runs hardware type {spec.driver} "
+                                                    "(enabled_hardware_types in ironic.conf)"))
+        else:
+            have = ", ".join(sorted(repr(g) for g in groups[spec.driver]))
+            out.append(Problem(spec.line, "conductor_group", f"no live conductor in group {group!r} runs "
+                                                             f"{spec.driver} (groups that do: {have})"))
+    return out
+
+
+def create(conn: Any, spec: NodeSpec, uuid: str, automated_clean: bool | None) -> Observed:
+    """Enroll the node with the UUID the journal already holds; ``NameTaken`` on a name clash."""
+    from openstack import exceptions as sdk
+
+    attrs: dict[str, Any] = {"id": uuid, "name": spec.name, "driver": spec.driver,
+                             "driver_info": spec.driver_info()}
+    if spec.properties:
+        attrs["properties"] = spec.properties
+    if spec.resource_class:
+        attrs["resource_class"] = spec.resource_class
+    if spec.conductor_group:
+        attrs["conductor_group"] = spec.conductor_group
+    if automated_clean is not None:
+        attrs["is_automated_clean_enabled"] = automated_clean
+    try:
+        return observed(conn.baremetal.create_node(**attrs))
+    except sdk.ConflictException as e:
+        raise NameTaken(reason(e)) from None
+    except _api_errors() as e:
+        raise StepFailed(reason(e), None) from None
+
+
+def find(conn: Any, name: str) -> Observed | None:
+    from openstack import exceptions as sdk
+
+    try:
+        return observed(conn.baremetal.get_node(name, fields=LIST_FIELDS))
+    except sdk.NotFoundException:
+        return None
+
+
+def ensure_ports(conn: Any, uuid: str, macs: tuple[str, ...], fresh: bool = False) -> int:
+    """Create the node's ports Ironic does not have yet; how many were created.
+
+    ``fresh``: the node was created moments ago by this run, so it has none (one request less).
+    """
+    try:
+        have = set() if fresh else {p.address for p in conn.baremetal.ports(node_id=uuid, fields=["address"])}
+        missing = [m for m in macs if m not in have]
+        for mac in missing:
+            conn.baremetal.create_port(node_id=uuid, address=mac)
+    except _api_errors() as e:
+        raise StepFailed(reason(e), "enroll") from None
+    return len(missing)
+
+
+def set_driver_info(conn: Any, uuid: str, spec: NodeSpec) -> None:
+    """Put the inventory's ``ipmi_*`` values on the node again (a retry after fixed credentials)."""
+    patch = [{"op": "add", "path": f"/driver_info/{k}", "value": v} for k, v in spec.driver_info().items()]
+    try:
+        conn.baremetal.patch_node(uuid, patch)
+    except _api_errors() as e:
+        raise StepFailed(reason(e), "enroll") from None
+
+
+def move(conn: Any, uuid: str, verb: str, timeout: float) -> Observed:
+    """Ask Ironic for ``verb`` (manage, provide, adopt) and wait until it is done or failed."""
+    return _waiting(conn, uuid, timeout, lambda: conn.baremetal.set_node_provision_state(
+        uuid, verb, wait=True, timeout=timeout))
+
+
+def wait(conn: Any, uuid: str, state: str, timeout: float) -> Observed:
+    """Wait for a transition Ironic is already making (a resumed import)."""
+    return _waiting(conn, uuid, timeout, lambda: conn.baremetal.wait_for_nodes_provision_state(
+        [uuid], state, timeout=timeout)[0])
+
+
+def _waiting(conn: Any, uuid: str, timeout: float, call: Any) -> Observed:
+    from openstack import exceptions as sdk
+
+    try:
+        return observed(call())
+    except sdk.ResourceTimeout:
+        now = _current(conn, uuid)
+        state = now.provision_state if now else None
+        raise StepFailed(f"not done after {timeout:.0f} s (Ironic has it in {state}); a re-run picks it up",
+                         state) from None
+    except _api_errors() as e:
+        now = _current(conn, uuid)
+        if isinstance(e, sdk.ResourceFailure) and now is not None and now.last_error:
+            raise StepFailed(" ".join(now.last_error.split()), now.provision_state) from None
+        raise StepFailed(reason(e), now.provision_state if now else None) from None
+
+
+def _current(conn: Any, uuid: str) -> Observed | None:
+    try:
+        return observed(conn.baremetal.get_node(uuid, fields=LIST_FIELDS))
+    except _api_errors():
+        return None

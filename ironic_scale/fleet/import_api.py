@@ -126,11 +126,19 @@ def ensure_ports(conn: Any, uuid: str, macs: tuple[str, ...], fresh: bool = Fals
 
     ``fresh``: the node was created moments ago by this run, so it has none (one request less).
     """
+    from openstack import exceptions as sdk
+
+    def ours() -> set[str]:
+        return {p.address for p in conn.baremetal.ports(node_id=uuid, fields=["address"])}
+
     try:
-        have = set() if fresh else {p.address for p in conn.baremetal.ports(node_id=uuid, fields=["address"])}
-        missing = [m for m in macs if m not in have]
+        missing = [m for m in macs if m not in (set() if fresh else ours())]
         for mac in missing:
-            conn.baremetal.create_port(node_id=uuid, address=mac)
+            try:
+                conn.baremetal.create_port(node_id=uuid, address=mac)
+            except sdk.ConflictException as e:
+                if mac not in ours():  # not a retried request of ours that went through: another node's MAC
+                    raise StepFailed(reason(e), "enroll") from None
     except _api_errors() as e:
         raise StepFailed(reason(e), "enroll") from None
     return len(missing)

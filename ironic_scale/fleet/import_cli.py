@@ -74,14 +74,24 @@ def add_import(fsub: Any) -> None:
     p.set_defaults(func=run_import)
 
 
-def _widen_pool(conn: Any, size: int) -> None:
-    """One HTTP connection per worker: requests keeps 10 per host and drops the rest after each use."""
+def _tune(conn: Any, workers: int) -> None:
+    """Fit the connection to ``workers`` threads sharing it.
+
+    One pooled HTTP connection per worker (requests keeps 10 per host and drops the rest after
+    each use). Retry a request whose connection failed (keystoneauth's ``connect_retries``,
+    unless clouds.yaml sets it): a burst of new connections overflows a small listen backlog
+    (Ironic's standalone API server listens with 5) and some are reset before the request is
+    read. A create that went through before its connection broke is recognised on the retry
+    (the node's UUID is ours, the port's MAC is on our node).
+    """
     from requests.adapters import HTTPAdapter
 
     session = getattr(getattr(conn, "session", None), "session", None)
     if session is not None:
         for prefix in ("http://", "https://"):
-            session.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=max(size, 10)))
+            session.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=max(workers, 10)))
+    if getattr(conn.baremetal, "connect_retries", None) is None:
+        conn.baremetal.connect_retries = 3
 
 
 def _invalid_results(problems: list[Any]) -> list[Any]:
@@ -125,7 +135,7 @@ def run_import(args: argparse.Namespace) -> int:
                              "created. Fix them, or pass --skip-invalid to import the other rows")
         print(f"skipping {lines} invalid rows (--skip-invalid)", file=sys.stderr)
     conn = conn or connect(args)
-    _widen_pool(conn, args.concurrency)
+    _tune(conn, args.concurrency)
 
     journal_path = Path(args.journal or f"{path}.import-journal")
     journal = None  # a dry run reads a journal that exists and creates none

@@ -103,7 +103,7 @@ class NodeSpec:
 
     @property
     def bmc(self) -> str:
-        return f"{self.address}:{self.port}"
+        return bmc_key(self.address, self.port)
 
     def driver_info(self) -> dict[str, Any]:
         """The same keys Ironic's ipmitool interfaces read, so the node can switch drivers untouched."""
@@ -126,6 +126,11 @@ class Inventory:
     @property
     def bad_lines(self) -> list[int]:
         return sorted({p.line for p in self.problems})
+
+
+def bmc_key(address: str, port: int) -> str:
+    """``address:port``, with an IPv6 address in brackets."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 def default_name(address: str, port: int) -> str:
@@ -438,7 +443,7 @@ def duplicates(parsed: list[tuple[int, dict[str, Any]]]) -> list[Problem]:
         for mac in values.get("macs") or ():
             seen["macs", mac].append(line)
         if "address" in values and "port" in values:
-            seen["address", f"{values['address']}:{values['port']}"].append(line)
+            seen["address", bmc_key(values["address"], values["port"])].append(line)
     out = []
     for (fieldname, value), lines in seen.items():
         if len(lines) < 2:

@@ -15,7 +15,10 @@ from typing import Any
 from ironic_scale.fleet.import_plan import Observed
 from ironic_scale.fleet.inventory import NodeSpec, Problem
 
-LIST_FIELDS = ["uuid", "name", "provision_state", "last_error", "maintenance"]
+# Where each provisioning verb leads, and the states a node passes through on the way.
+VERBS = {"manage": ("manageable", ("verifying",)), "provide": ("available", ("cleaning", "clean wait")),
+         "adopt": ("active", ("adopting",))}
+LIST_FIELDS = ["uuid", "name", "provision_state", "last_error", "maintenance", "reservation"]
 
 
 class StepFailed(Exception):
@@ -50,7 +53,8 @@ def reason(e: BaseException) -> str:
 
 def observed(node: Any) -> Observed:
     return Observed(uuid=node.id, provision_state=node.provision_state or "available",
-                    last_error=node.last_error or None, maintenance=bool(node.is_maintenance))
+                    last_error=node.last_error or None, maintenance=bool(node.is_maintenance),
+                    reservation=node.reservation or None)
 
 
 def observe_all(conn: Any) -> dict[str, Observed]:
@@ -153,10 +157,33 @@ def set_driver_info(conn: Any, uuid: str, spec: NodeSpec) -> None:
         raise StepFailed(reason(e), "enroll") from None
 
 
-def move(conn: Any, uuid: str, verb: str, timeout: float) -> Observed:
-    """Ask Ironic for ``verb`` (manage, provide, adopt) and wait until it is done or failed."""
-    return _waiting(conn, uuid, timeout, lambda: conn.baremetal.set_node_provision_state(
-        uuid, verb, wait=True, timeout=timeout))
+def move(conn: Any, obs: Observed, verb: str, timeout: float) -> Observed:
+    """Ask Ironic for ``verb`` (manage, provide, adopt) and wait until it is done or failed.
+
+    A node still locked (the conductor thread that finished the last step has not let go yet)
+    is waited for here first: else the API thread serving our request sleeps in Ironic's
+    lock retries, and the standalone API has only 10 of them.
+    """
+    from openstack import exceptions as sdk
+
+    if obs.reservation:
+        from openstack.baremetal.v1.node import Node
+
+        locked = Node.existing(id=obs.uuid, reservation=obs.reservation)
+        _waiting(conn, obs.uuid, timeout, lambda: conn.baremetal.wait_for_node_reservation(locked, timeout))
+    try:
+        return _waiting(conn, obs.uuid, timeout, lambda: conn.baremetal.set_node_provision_state(
+            obs.uuid, verb, wait=True, timeout=timeout), refuse=sdk.BadRequestException)
+    except sdk.BadRequestException as e:
+        # Refused for the node's state: if it is where this verb leads (our request went through,
+        # then its connection broke and keystoneauth sent it again), wait for it; else a failure.
+        now = _current(conn, obs.uuid)
+        target, passing = VERBS[verb]
+        if now is not None and now.provision_state == target:
+            return now
+        if now is not None and now.provision_state in passing:
+            return wait(conn, obs.uuid, target, timeout)
+        raise StepFailed(reason(e), now.provision_state if now else None) from None
 
 
 def wait(conn: Any, uuid: str, state: str, timeout: float) -> Observed:
@@ -165,11 +192,14 @@ def wait(conn: Any, uuid: str, state: str, timeout: float) -> Observed:
         [uuid], state, timeout=timeout)[0])
 
 
-def _waiting(conn: Any, uuid: str, timeout: float, call: Any) -> Observed:
+def _waiting(conn: Any, uuid: str, timeout: float, call: Any, refuse: Any = ()) -> Observed:
+    """``call()``'s node; its SDK errors as StepFailed, except ``refuse``, which the caller handles."""
     from openstack import exceptions as sdk
 
     try:
         return observed(call())
+    except refuse:
+        raise
     except sdk.ResourceTimeout:
         now = _current(conn, uuid)
         state = now.provision_state if now else None

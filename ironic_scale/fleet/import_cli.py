@@ -19,6 +19,7 @@ from ironic_scale.fleet.connection import add_connection_args
 DRIVERS = ("ipmi", "native-ipmi")  # inventory.DRIVERS, without importing it at parser time
 DEFAULT_CONCURRENCY = 16
 DEFAULT_TIMEOUT = 1800.0
+API_CONNECTIONS = 8  # requests in flight at once (see _tune)
 
 DESCRIPTION = """\
 Create one Ironic node per inventory row, through Ironic's REST API:
@@ -77,19 +78,22 @@ def add_import(fsub: Any) -> None:
 def _tune(conn: Any, workers: int) -> None:
     """Fit the connection to ``workers`` threads sharing it.
 
-    One pooled HTTP connection per worker (requests keeps 10 per host and drops the rest after
-    each use). Retry a request whose connection failed (keystoneauth's ``connect_retries``,
-    unless clouds.yaml sets it): a burst of new connections overflows a small listen backlog
-    (Ironic's standalone API server listens with 5) and some are reset before the request is
-    read. A create that went through before its connection broke is recognised on the retry
-    (the node's UUID is ours, the port's MAC is on our node).
+    At most ``API_CONNECTIONS`` requests at a time, on kept-alive connections, whatever the
+    number of workers (most of a worker's time is the waiter's sleep): Ironic's standalone API
+    server (cheroot) serves 10 requests at once and keeps 10 connections alive, resetting the
+    others, and more concurrent writes only queue on its database. Retry a request whose
+    connection failed (keystoneauth's ``connect_retries``, unless clouds.yaml sets one); a
+    create or state change that went through before its connection broke is recognised on the
+    retry (the node's UUID is ours, the port's MAC is on our node, the node is where the verb
+    leads).
     """
     from requests.adapters import HTTPAdapter
 
     session = getattr(getattr(conn, "session", None), "session", None)
     if session is not None:
+        size = min(workers, API_CONNECTIONS)
         for prefix in ("http://", "https://"):
-            session.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=max(workers, 10)))
+            session.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=size, pool_block=True))
     if getattr(conn.baremetal, "connect_retries", None) is None:
         conn.baremetal.connect_retries = 3
 

@@ -42,6 +42,7 @@ class Observed:
     provision_state: str
     last_error: str | None = None
     maintenance: bool = False
+    reservation: str | None = None  # the conductor holding the node's lock, if one does
 
 
 @dataclass(frozen=True)

@@ -141,9 +141,9 @@ class Importer:
         elif nxt.action == plan.MANAGE:
             if nxt.retry:
                 api.set_driver_info(conn, obs.uuid, spec)
-            obs = api.move(conn, obs.uuid, "manage", timeout)
+            obs = api.move(conn, obs, "manage", timeout)
         elif nxt.action in (plan.PROVIDE, plan.ADOPT):
-            obs = api.move(conn, obs.uuid, nxt.action, timeout)
+            obs = api.move(conn, obs, nxt.action, timeout)
         elif nxt.action == plan.WAIT:
             obs = api.wait(conn, obs.uuid, nxt.wait_for, timeout)
         elif nxt.action != plan.RECORD:

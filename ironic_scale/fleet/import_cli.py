@@ -108,23 +108,24 @@ def _invalid_results(problems: list[Any]) -> list[Any]:
             for line, msgs in sorted(by_line.items())]
 
 
-def run_import(args: argparse.Namespace) -> int:
+def _checked(args: argparse.Namespace, path: Path, started: float) -> tuple[Any, Any]:
+    """The inventory with its bad rows left out (or FleetError: exit 2), and the connection.
+
+    The file is checked first, and a bad file refused without a cloud; then what only the cloud
+    can say (a hardware type or conductor group no live conductor serves).
+    """
     from ironic_scale.fleet import import_api as api
     from ironic_scale.fleet import import_report as report
-    from ironic_scale.fleet import importer as imp
     from ironic_scale.fleet import inventory
     from ironic_scale.fleet.connection import connect
     from ironic_scale.fleet.errors import FleetError
-    from ironic_scale.fleet.journal import Journal
-    from ironic_scale.fleet.progress import Bar
 
-    started = time.monotonic()
-    path = Path(args.inventory)
     inv = inventory.read(path, default_driver=args.driver)
     conn = None
-    if not inv.problems:  # the file first (no cloud needed), then what only the cloud can say
+    if not inv.problems or args.skip_invalid:
         conn = connect(args)
-        inv.problems.extend(api.check_cloud(conn, inv.nodes))
+        _tune(conn, args.concurrency)
+        inv.problems = sorted([*inv.problems, *api.check_cloud(conn, inv.nodes)], key=lambda p: p.line)
         bad = set(inv.bad_lines)
         inv.nodes = [n for n in inv.nodes if n.line not in bad]
     if inv.problems:
@@ -138,8 +139,20 @@ def run_import(args: argparse.Namespace) -> int:
             raise FleetError(f"{lines} of {inv.rows} rows of {path} are invalid (listed above); nothing was "
                              "created. Fix them, or pass --skip-invalid to import the other rows")
         print(f"skipping {lines} invalid rows (--skip-invalid)", file=sys.stderr)
-    conn = conn or connect(args)
-    _tune(conn, args.concurrency)
+    return inv, conn
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Check, then import: the summary table, ``--json``, and the exit status DESCRIPTION gives."""
+    from ironic_scale.fleet import import_api as api
+    from ironic_scale.fleet import import_report as report
+    from ironic_scale.fleet import importer as imp
+    from ironic_scale.fleet.journal import Journal
+    from ironic_scale.fleet.progress import Bar
+
+    started = time.monotonic()
+    path = Path(args.inventory)
+    inv, conn = _checked(args, path, started)
 
     journal_path = Path(args.journal or f"{path}.import-journal")
     journal = None  # a dry run reads a journal that exists and creates none

@@ -6,6 +6,13 @@ the reason; the other nodes go on. Nothing is retried within a run; a re-run con
 every node from where the journal and Ironic say it is (``import_plan.next_action``), so an
 interrupted import resumes and a finished one is a no-op.
 
+Adoption sets no ``instance_info``: with Ironic 39's ``direct`` deploy the boot option is
+``local``, so ``_do_adoption`` skips ``boot.validate`` (the only check that needs an image),
+and the takeover's ``pxe`` ``prepare_instance`` leaves the boot device alone in ADOPTING; the
+ipmitool and native-ipmi management interfaces cannot read or set a boot mode, so nothing is
+sent to the BMC (the integration test counts every IPMI command). A ``ramdisk`` or ``anaconda``
+deploy interface would need ``instance_info`` (kernel, ramdisk or image) before adopt.
+
 The workers are daemon threads: Ctrl-C or SIGTERM stops the run at once, whatever the
 workers are waiting for. That is safe because the journal records each node's UUID before
 the node is created and every step can be repeated.

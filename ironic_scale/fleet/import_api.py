@@ -62,12 +62,18 @@ def observe_all(conn: Any) -> dict[str, Observed]:
     return {n.name: observed(n) for n in conn.baremetal.nodes(fields=LIST_FIELDS) if n.name}
 
 
-def check_cloud(conn: Any, nodes: list[NodeSpec]) -> list[Problem]:
-    """Rows whose hardware type no live conductor of their conductor group runs.
+def check_cloud(conn: Any, nodes: list[NodeSpec], seen: dict[str, Observed]) -> list[Problem]:
+    """Rows Ironic would refuse or that would take another node's port, found before anything is made.
 
-    Ironic would refuse each of those nodes at create time (no conductor to map it to);
-    finding it here keeps the whole-file-first rule: nothing is created while a row is bad.
+    Keeps the whole-file-first rule for what only the cloud knows: a hardware type or conductor
+    group no live conductor serves (Ironic refuses the node at create time), and a MAC that is
+    already a port of a node of another name (the port create would fail half-way through).
+    ``seen`` is ``observe_all``'s listing.
     """
+    return sorted([*_check_drivers(conn, nodes), *_check_macs(conn, nodes, seen)], key=lambda p: p.line)
+
+
+def _check_drivers(conn: Any, nodes: list[NodeSpec]) -> list[Problem]:
     # GET /v1/drivers names the live conductors of each hardware type (as Ironic's own hash ring
     # sees them); /v1/conductors their groups. Its "alive" is not used: on SQLite conductors do
     # not heartbeat, so it turns false a minute after start while the ring still maps nodes.
@@ -91,6 +97,23 @@ def check_cloud(conn: Any, nodes: list[NodeSpec]) -> list[Problem]:
             have = ", ".join(sorted(repr(g) for g in groups[spec.driver]))
             out.append(Problem(spec.line, "conductor_group", f"no live conductor in group {group!r} runs "
                                                              f"{spec.driver} (groups that do: {have})"))
+    return out
+
+
+def _check_macs(conn: Any, nodes: list[NodeSpec], seen: dict[str, Observed]) -> list[Problem]:
+    # A MAC on the node of the row's own name is fine: ours from an earlier run, or that node is
+    # someone else's and the row is reported as a conflict anyway.
+    wanted = {mac: spec for spec in nodes for mac in spec.macs}
+    if not wanted:
+        return []
+    name_of = {obs.uuid: name for name, obs in seen.items()}
+    out = []
+    for port in conn.baremetal.ports(fields=["address", "node_uuid"]):
+        spec = wanted.get(port.address)
+        owner = name_of.get(port.node_id)
+        if spec is not None and owner != spec.name:
+            out.append(Problem(spec.line, "macs", f"{port.address} is already a port of node "
+                                                  f"{owner or port.node_id}"))
     return out
 
 

@@ -108,8 +108,9 @@ def _invalid_results(problems: list[Any]) -> list[Any]:
             for line, msgs in sorted(by_line.items())]
 
 
-def _checked(args: argparse.Namespace, path: Path, started: float) -> tuple[Any, Any]:
-    """The inventory with its bad rows left out (or FleetError: exit 2), and the connection.
+def _checked(args: argparse.Namespace, path: Path, started: float) -> tuple[Any, Any, dict[str, Any]]:
+    """The inventory with its bad rows left out (or FleetError: exit 2), the connection, and
+    Ironic's nodes by name (``import_api.observe_all``).
 
     The file is checked first, and a bad file refused without a cloud; then what only the cloud
     can say (a hardware type or conductor group no live conductor serves).
@@ -121,11 +122,12 @@ def _checked(args: argparse.Namespace, path: Path, started: float) -> tuple[Any,
     from ironic_scale.fleet.errors import FleetError
 
     inv = inventory.read(path, default_driver=args.driver)
-    conn = None
+    conn, seen = None, {}
     if not inv.problems or args.skip_invalid:
         conn = connect(args)
         _tune(conn, args.concurrency)
-        inv.problems = sorted([*inv.problems, *api.check_cloud(conn, inv.nodes)], key=lambda p: p.line)
+        seen = api.observe_all(conn)
+        inv.problems = sorted([*inv.problems, *api.check_cloud(conn, inv.nodes, seen)], key=lambda p: p.line)
         bad = set(inv.bad_lines)
         inv.nodes = [n for n in inv.nodes if n.line not in bad]
     if inv.problems:
@@ -139,12 +141,11 @@ def _checked(args: argparse.Namespace, path: Path, started: float) -> tuple[Any,
             raise FleetError(f"{lines} of {inv.rows} rows of {path} are invalid (listed above); nothing was "
                              "created. Fix them, or pass --skip-invalid to import the other rows")
         print(f"skipping {lines} invalid rows (--skip-invalid)", file=sys.stderr)
-    return inv, conn
+    return inv, conn, seen
 
 
 def run_import(args: argparse.Namespace) -> int:
     """Check, then import: the summary table, ``--json``, and the exit status DESCRIPTION gives."""
-    from ironic_scale.fleet import import_api as api
     from ironic_scale.fleet import import_report as report
     from ironic_scale.fleet import importer as imp
     from ironic_scale.fleet.journal import Journal
@@ -152,13 +153,12 @@ def run_import(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     path = Path(args.inventory)
-    inv, conn = _checked(args, path, started)
+    inv, conn, seen = _checked(args, path, started)
 
     journal_path = Path(args.journal or f"{path}.import-journal")
     journal = None  # a dry run reads a journal that exists and creates none
     if not args.dry_run or journal_path.exists():
         journal = Journal(journal_path, "import", {"inventory": str(path.resolve())})
-    seen = api.observe_all(conn)
     skipped = _invalid_results(inv.problems)
     if args.dry_run:
         return _dry_run(args, inv, seen, journal, skipped, started)

@@ -339,19 +339,24 @@ def test_someone_elses_node_of_the_same_name_is_left_alone(stack, fleet_factory,
     assert [nodes(stack, "mine")[n]["provision_state"] for n in ("mine-0", "mine-2")] == ["available"] * 2
 
 
-def test_rows_no_live_conductor_serves_are_refused_before_anything_is_created(stack, fleet_factory, tmp_path,
-                                                                             capsys):
-    fleet = start_in_range(fleet_factory, 2, "127.187")
+def test_rows_the_cloud_would_refuse_are_reported_before_anything_is_created(stack, fleet_factory, tmp_path,
+                                                                            capsys):
+    fleet = start_in_range(fleet_factory, 3, "127.187")
+    other = stack.request("POST", "/v1/nodes", {"name": "other-1", "driver": "ipmi"})
+    stack.request("POST", "/v1/ports", {"node_uuid": other["uuid"], "address": "52:54:0c:00:00:01"})
     rows = [{"name": f"grp-{i}", "address": ep.address, "username": "admin", "password": ep.password,
-             "running": False, "driver": "native-ipmi"} for i, ep in enumerate(fleet.endpoints)]
+             "running": False, "driver": "native-ipmi", "macs": [f"52:54:0c:00:01:0{i}"]}
+            for i, ep in enumerate(fleet.endpoints)]
     rows[1]["conductor_group"] = "rack-9"  # the stack's one conductor is in the default group
+    rows[2]["macs"].append("52:54:0c:00:00:01")  # already a port of other-1
     path = write_jsonl(tmp_path / "grp.jsonl", rows)
     rc = run_cli(import_args(stack, path))
     err = capsys.readouterr().err
     assert rc == 2
     assert f"{path}:2: conductor_group: no live conductor in group 'rack-9' runs native-ipmi" in err
-    assert nodes(stack, "grp") == {}
+    assert f"{path}:3: macs: 52:54:0c:00:00:01 is already a port of node other-1" in err
+    assert "2 of 3 rows" in err and nodes(stack, "grp") == {}
     rc = run_cli(import_args(stack, path, "--skip-invalid"))
     out = capsys.readouterr().out
-    assert rc == 1 and "| skipped: invalid row   |     1 |" in out
+    assert rc == 1 and "| skipped: invalid row   |     2 |" in out
     assert {name: n["provision_state"] for name, n in nodes(stack, "grp").items()} == {"grp-0": "available"}

@@ -1,6 +1,6 @@
 """``ironic-scale fleet import INVENTORY``: enroll a fleet, then provide idle machines and adopt running ones.
 
-Only argparse lives at module level: the command's parser must load without openstacksdk,
+Only the parser's needs are imported at module level: it must load without openstacksdk,
 oslo or Ironic (``tests/unit/test_cli_without_ironic.py``); the work is imported when it runs.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 
 from ironic_scale import argtypes
 from ironic_scale.fleet.connection import add_connection_args
+from ironic_scale.fleet.inventory_fields import DRIVERS
 
-DRIVERS = ("ipmi", "native-ipmi")  # inventory.DRIVERS, without importing it at parser time
 DEFAULT_CONCURRENCY = 16
 DEFAULT_TIMEOUT = 1800.0
 API_CONNECTIONS = 8  # requests in flight at once (see _tune)

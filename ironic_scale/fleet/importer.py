@@ -98,8 +98,8 @@ class Importer:
             return spec.automated_clean
         return False if self.options.no_automated_clean and not spec.running else None
 
-    def plan(self, spec: NodeSpec, seen: Observed | None) -> plan.Next:
-        """What the import would do first for ``spec`` (for ``--dry-run`` and the summary)."""
+    def next_for(self, spec: NodeSpec, seen: Observed | None) -> plan.Next:
+        """What the import does next for ``spec``, given what Ironic shows of it."""
         return plan.next_action(spec.target, self.log.entries(spec.name), seen)
 
     def import_node(self, spec: NodeSpec, seen: Observed | None) -> Result:
@@ -108,7 +108,7 @@ class Importer:
         while True:
             if self.stop.is_set():
                 return self._result(spec, NOT_FINISHED, obs)
-            nxt = self.plan(spec, obs)
+            nxt = self.next_for(spec, obs)
             if nxt.action == plan.DONE:
                 return self._result(spec, ALREADY_DONE if first else spec.target, obs)
             if nxt.action == plan.CONFLICT:

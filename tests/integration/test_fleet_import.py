@@ -127,7 +127,7 @@ def wait_until(predicate, what: str, timeout: float, proc: subprocess.Popen | No
             raise AssertionError(f"the import exited ({proc.returncode}) before {what}")
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:.0f} s: {what}")
-        time.sleep(0.2)
+        time.sleep(0.5)
 
 
 def journal_records(path: Path) -> list[dict]:
@@ -138,7 +138,10 @@ def journal_records(path: Path) -> list[dict]:
 
 
 def finished(path: Path) -> int:
-    return sum(e["step"] in ("provide", "adopt") and e["status"] == "ok" for e in journal_records(path))
+    """Nodes the journal has as done; a byte count (records are sorted JSON), cheap to poll while
+    the import and Ironic share the machine with this test."""
+    data = path.read_bytes() if path.exists() else b""
+    return sum(data.count(f'"status": "ok", "step": "{step}"'.encode()) for step in ("provide", "adopt"))
 
 
 def changing_commands(fleet: RunningFleet) -> dict[str, int]:

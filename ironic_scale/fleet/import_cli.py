@@ -32,8 +32,9 @@ state: this checks the BMC credentials), then
   - running machines (running=true): adopt -> active. No deploy, no power action, no
     boot-device change, no reboot: the workload keeps running.
 
-The whole file is checked first; any bad row (its line, field and why are listed) means
-nothing is created, unless --skip-invalid. Inventory: CSV with a header line, or JSON lines.
+The whole file is checked first, then against Ironic (a live conductor for the row's hardware
+type and conductor group, no MAC on another node); any bad row (its line, field and why are
+listed) means nothing is created, unless --skip-invalid. Inventory: CSV with a header line, or JSON lines.
 Fields: address, port (623), username, password, macs (list; in CSV separated by spaces or
 ';'), name (default node-<address>-<port>), resource_class, properties (JSON object) and/or
 cpus, memory_mb, local_gb, cpu_arch, running (true/false; without it the simulator's
@@ -57,8 +58,8 @@ def add_import(fsub: Any) -> None:
                    help=f"nodes in flight at once (default {DEFAULT_CONCURRENCY}); most of a node's time "
                         "is waiting for Ironic, polled every 2 s")
     p.add_argument("--timeout", type=argtypes.duration, default=DEFAULT_TIMEOUT,
-                   help="how long one node may take for one state change, e.g. 30m (default 30m); "
-                        "a node past it is reported and picked up again by a re-run")
+                   help="seconds one node may take for one state change (default 1800); a node past "
+                        "it is reported, and a re-run picks it up where Ironic has got to")
     p.add_argument("--no-automated-clean", action="store_true",
                    help="set automated_clean=false on idle nodes whose row does not set it: provide "
                         "then makes them available without cleaning (no ramdisk boot, no disk wipe, "

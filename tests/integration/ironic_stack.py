@@ -23,11 +23,11 @@ TEST_OPTIONS = {"native_ipmi": {"command_timeout": "5", "retry_interval": "0.5"}
 class IronicStack:
     """Start, talk to over REST, and stop one all-in-one Ironic."""
 
-    def __init__(self, work: Path, sync_interval: int = 60):
+    def __init__(self, work: Path, sync_interval: int = 60, conductor_base: str | None = None):
         self.work = work
         self._stack = Stack(StackSpec(
             work=work, sync_interval=sync_interval, options=TEST_OPTIONS,
-            conductor_base=f"127.{random.randint(141, 160)}.{random.randint(0, 250)}.1"))
+            conductor_base=conductor_base or f"127.{random.randint(141, 160)}.{random.randint(0, 250)}.1"))
         self.client: IronicClient | None = None
 
     @property

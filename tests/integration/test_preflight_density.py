@@ -51,7 +51,9 @@ def test_a_baseline_ten_times_cheaper_per_node_fails_and_names_the_figure(saved,
     assert res.returncode == 1, res.stdout + res.stderr[-3000:]
     assert "REGRESSED (exit 1)" in res.stdout.splitlines()[0]
     assert "| density | 20 nodes native-ipmi | CPU ms/node |" in res.stdout
-    assert "- regressed (1): density: 20 nodes native-ipmi CPU ms/node +" in res.stdout
+    # The doctored figure is named; on a loaded machine the cycle time may regress with it.
+    regressed = next(line for line in res.stdout.splitlines() if line.startswith("- regressed ("))
+    assert "density: 20 nodes native-ipmi CPU ms/node +" in regressed, regressed
     assert "| density | 20 nodes native-ipmi | polled | 20/20 | 20/20 |" in res.stdout
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ironic_scale.fleet import importer as imp
+from ironic_scale.fleet import summary
 from ironic_scale.fleet.inventory import Problem
 
 LABELS = {
@@ -46,15 +47,10 @@ def imported(results: list[imp.Result]) -> int:
 
 
 def table(results: list[imp.Result], elapsed: float) -> str:
-    from prettytable import PrettyTable
-
-    t = PrettyTable(["outcome", "nodes"])
-    t.align["outcome"], t.align["nodes"] = "l", "r"
-    for name, n in counts(results):
-        t.add_row([name, n])
-    t.add_row(["total", len(results)], divider=False)
+    rows = [*counts(results), ("total", len(results))]
     rate = imported(results) / elapsed if elapsed > 0 else 0.0
-    return f"{t.get_string()}\n{imported(results)} nodes imported in {elapsed:.1f} s ({rate:.1f} nodes/s)"
+    return (f"{summary.table(('outcome', 'nodes'), rows, align={'outcome': 'l', 'nodes': 'r'})}\n"
+            f"{imported(results)} nodes imported in {elapsed:.1f} s ({rate:.1f} nodes/s)")
 
 
 def attention(results: list[imp.Result], limit: int = SHOWN) -> list[str]:

@@ -147,8 +147,8 @@ class NodeSteps:
 
     def rollback(self, uuid: str) -> Outcome:
         """Restore the node's switched fields and maintenance as its journal recorded them."""
-        planned = [e for e in self.journal.entries(uuid) if e["step"] == "planned"]
         entries = self.journal.entries(uuid)
+        planned = [e for e in entries if e["step"] == "planned"]
         if not planned or entries[-1]["step"] in ("rolled_back", "already", "skipped"):
             name = (entries[-1].get("name") if entries else None) or uuid
             return Outcome(uuid, name, "nothing", "nothing to roll back")

@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from ironic_scale.ipmi import errors
 from ironic_scale.ipmi.credentials import BmcCredentials
 from ironic_scale.ipmi.replay import SequenceWindow
+from ironic_scale.ipmi.waiters import Waiter
 from ironic_scale.rmcp import crypto, wire
 
 # States. BACKOFF waits before the handshake starts over; CLOSING logs out of
@@ -67,21 +68,28 @@ class Call:
     __slots__ = ("netfn", "cmd", "data", "deadline", "future", "seq", "attempts", "sent_at", "lun",
                  "bridge")
 
-    def __init__(self, netfn: int, cmd: int, data: bytes, deadline: float, future: Future | None,
+    def __init__(self, netfn: int, cmd: int, data: bytes, deadline: float, future: Future | Waiter | None,
                  lun: int = 0, bridge: tuple[int, int] | None = None):
         self.netfn, self.cmd, self.data, self.lun = netfn, cmd, data, lun
         self.bridge = bridge  # (channel, IPMB address) of a controller behind the BMC
+        # Who gets the answer: a Future, or a lighter Waiter (one caller blocked in
+        # Engine.call, or one slot of a batch); None for a keepalive.
         self.deadline, self.future = deadline, future
         self.seq = 0
         self.attempts = 0
         self.sent_at = 0.0
 
     def finish(self, result: bytes | BaseException) -> None:
-        if self.future is not None and not self.future.done():
+        future = self.future
+        if future is None:
+            return
+        if type(future) is not Future:  # a Waiter: resolves once, ignores later results
+            future.resolve(result)
+        elif not future.done():
             if isinstance(result, BaseException):
-                self.future.set_exception(result)
+                future.set_exception(result)
             else:
-                self.future.set_result(result)
+                future.set_result(result)
 
 
 def _close_request(bmc_sid: int, seq: int) -> bytes:
@@ -164,7 +172,7 @@ class ClientSession:
     # -- entry points for the engine ---------------------------------------------
 
     def submit(self, call: Call, now: float) -> None:
-        if call.future is not None:
+        if call.future is not None:  # keepalives are not use
             self.last_used = now
         self.queue.append(call)
         self._pump(now)

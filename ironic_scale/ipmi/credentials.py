@@ -30,7 +30,7 @@ def _utf8_length(value: object, name: str) -> int:
         raise ValueError(f"{name} is not valid Unicode (it has a lone surrogate)") from None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BmcCredentials:
     """Login parameters of one BMC. Secrets are kept out of repr() and the cache key.
 

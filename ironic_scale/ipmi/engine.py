@@ -142,6 +142,8 @@ class Engine:
         self._socks: list[socket.socket] = []
         self._wake = -1
         self._resolver = Resolver()
+        # Bound once: every session keeps these two, and a bound method per session is ~130 bytes.
+        self._hooks = (self._send, self._other_sessions)
 
     # -- caller side (any thread) --------------------------------------------------
 
@@ -496,10 +498,10 @@ class Engine:
             sid = random.getrandbits(32)
             while sid == 0 or sid in self._by_sid:
                 sid = random.getrandbits(32)
-            session = ClientSession(creds, sid, len(self._sessions) % len(self._socks), self._send,
+            send, others = self._hooks
+            session = ClientSession(creds, sid, len(self._sessions) % len(self._socks), send,
                                     self.config.retry_interval, now,
-                                    self.config.min_command_interval, self.counters,
-                                    self._other_sessions)
+                                    self.config.min_command_interval, self.counters, others)
             session.peer = peer
             self._sessions[key] = session
             self._by_sid[sid] = session

@@ -1,10 +1,14 @@
 """The IO engine: one thread, epoll, a few UDP sockets, every session's state.
 
-Callers in any thread submit requests and wait on a Future; only the engine
-thread touches sessions, so there is nothing to deadlock and no wake-up to
-lose. Replies are routed by our own console session id (unique per session),
-or by peer for the one pre-session reply, so a handful of sockets serves any
-number of BMCs and no descriptor ever approaches select()'s 1024 ceiling.
+Callers in any thread submit requests and wait on a Future; sessions are
+touched only under one lock (``_state``) that the engine thread holds except
+while it waits in epoll, so there is nothing to deadlock and no wake-up to
+lose. A blocking ``call`` that finds the engine idle takes that lock without
+waiting and sends its request itself (one thread hand-off per call instead of
+two); otherwise, and for everything else, it queues a job for the IO thread.
+Replies are routed by our own console session id (unique per session), or by
+peer for the one pre-session reply, so a handful of sockets serves any number
+of BMCs and no descriptor ever approaches select()'s 1024 ceiling.
 """
 
 from __future__ import annotations
@@ -123,6 +127,10 @@ class Engine:
         self._lock = threading.Lock()  # guards thread start and shutdown only
         self._thread: threading.Thread | None = None
         self._stopping = False
+        # Held by the IO thread except while it waits in epoll; whoever holds it may touch
+        # sessions, timers and counters. Callers only ever try it without blocking.
+        self._state = threading.Lock()
+        self._wake_at = 0.0  # when the IO thread's current epoll wait ends at the latest
         self._closed = False  # shut down for good: new requests fail at once
         # Releasing: every session is logged out as soon as it has nothing to do (the
         # process is about to end). Set by release_sessions(), before or in the IO thread.
@@ -162,7 +170,8 @@ class Engine:
              timeout: float = 10.0, lun: int = 0) -> bytes:
         """Send one request and wait for its answer (raises IPMIError)."""
         waiter = OneAnswer()  # one lock, not a Future's condition: this is every power poll
-        self._submit(creds, netfn, cmd, data, timeout, lun, waiter)
+        if not self._start_here(creds, netfn, cmd, data, timeout, lun, waiter):
+            self._submit(creds, netfn, cmd, data, timeout, lun, waiter)
         # The engine resolves every call by its deadline; the margin only
         # covers a stopped engine, which must not hang a conductor thread.
         return waiter.wait(timeout + 5.0)
@@ -202,6 +211,37 @@ class Engine:
             self._post(("call", creds, peer, call))
         except errors.IPMIError as e:
             call.finish(e)
+
+    def _start_here(self, creds: BmcCredentials, netfn: int, cmd: int, data: bytes, timeout: float,
+                    lun: int, waiter: OneAnswer) -> bool:
+        """Start the request in this thread if the IO thread is idle; False: queue it instead.
+
+        Only when nothing is queued (a queued close or request to this BMC must go
+        first) and only with a numeric address (a name lookup may wait). The lock
+        is tried, never waited for: a busy IO thread takes the job as before.
+        """
+        if self._thread is None or self._jobs:
+            return False
+        numeric = canonical_ipv4(creds.address)
+        if numeric is None:
+            return False
+        _check_request(netfn, cmd, lun, timeout)
+        if not self._state.acquire(blocking=False):
+            return False
+        try:
+            if self._stopping or self._closed or self._jobs:
+                return False
+            now = time.monotonic()
+            call = Call(netfn, cmd, bytes(data), now + timeout, waiter, lun, creds.bridge)
+            self._start(creds, (numeric, creds.port), call, now)
+            self.counters["direct_starts"] += 1
+            # The IO thread sleeps until _wake_at: wake it if this call needs it sooner
+            # (its retransmit timer, or a batch slot freed by an expiry in _start).
+            if self._refill or (self._timers and self._timers[0][0] < self._wake_at):
+                os.eventfd_write(self._wake, 1)
+            return True
+        finally:
+            self._state.release()
 
     def _resolve_all(self, creds: Sequence[BmcCredentials],
                      timeout: float) -> dict[tuple[str, int], tuple[str, int] | errors.IPMIError]:
@@ -332,18 +372,28 @@ class Engine:
     # -- engine thread ----------------------------------------------------------------
 
     def _run(self) -> None:
+        with self._state:
+            self._loop()
+
+    def _loop(self) -> None:
         fd_to_sock = {s.fileno(): i for i, s in enumerate(self._socks)}
         while not self._stopping:
             now = time.monotonic()
             wait = MAINTENANCE_INTERVAL
             if self._refill or self._jobs:
                 wait = 0.0
-            elif self._timers:
-                wait = min(wait, max(0.0, self._timers[0][0] - now))
+            else:
+                first = self._first_timer()
+                if first is not None:
+                    wait = min(wait, max(0.0, first - now))
+            self._wake_at = now + wait
+            self._state.release()  # callers may start calls while we wait
             try:
                 events = self._epoll.poll(wait)
             except InterruptedError:
                 continue
+            finally:
+                self._state.acquire()
             now = time.monotonic()
             for fd, _ in events:
                 if fd == self._wake:
@@ -516,11 +566,24 @@ class Engine:
     def _arm(self, session: ClientSession) -> None:
         when = session.next_timer()
         if when is None:
+            # Nothing left to time (answered, idle): its entry goes stale, so the IO
+            # thread does not wake a retry interval after every answer for nothing.
+            self._armed.pop(id(session), None)
             return
         armed = self._armed.get(id(session))
         if armed is None or when < armed:
             self._armed[id(session)] = when
             heapq.heappush(self._timers, (when, next(self._tick), session))
+
+    def _first_timer(self) -> float | None:
+        """When the earliest live timer is due; stale entries on top are dropped on the way."""
+        timers, armed = self._timers, self._armed
+        while timers:
+            when, _, session = timers[0]
+            if armed.get(id(session)) == when:
+                return when
+            heapq.heappop(timers)
+        return None
 
     def _run_timers(self, now: float) -> None:
         while self._timers and self._timers[0][0] <= now:

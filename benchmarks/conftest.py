@@ -76,6 +76,10 @@ def _ratio(base: float | None, value: float) -> str:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
+    if NOTES:
+        terminalreporter.section("idle sessions")
+        for line in NOTES:
+            terminalreporter.write_line(line)
     if not CPU:
         return
     rows = {name: (statistics.median(v), min(v), max(v), statistics.median(WALL[name]))
@@ -93,5 +97,3 @@ def pytest_terminal_summary(terminalreporter) -> None:
     if "ipmitool-iface" in rows and "native-iface" in rows:
         tr.write_line("get_power_state(task) on the same BMC, Ironic's ipmitool power interface / "
                       f"native-ipmi's: {_ratio(rows['ipmitool-iface'][0], rows['native-iface'][0])}")
-    for line in NOTES:
-        tr.write_line(line)

@@ -140,8 +140,8 @@ class Engine:
         # Sessions logging in, by (socket, peer): pre-session replies that do not
         # carry our session id (Get Channel Auth Caps, some BMCs' refusals) go here.
         self._logging_in: dict[tuple[int, tuple[str, int]], list[ClientSession]] = {}
-        self._batches: set[Batch] = set()  # sweeps not finished yet (engine thread only)
-        self._refill: list[Batch] = []  # batches with a free window slot (engine thread only)
+        self._batches: set[Batch] = set()  # sweeps not finished yet (under _state)
+        self._refill: list[Batch] = []  # batches with a free window slot (under _state)
         self._timers: list[tuple[float, int, ClientSession]] = []
         self._armed: dict[int, float] = {}  # id(session) -> time of its live timer entry
         self._tick = itertools.count()

@@ -1,11 +1,13 @@
-"""One RMCP+ client session as a state machine, touched only by the engine thread.
+"""One RMCP+ client session as a state machine, touched only under the engine's state lock.
 
 Why not pyghmi's Session: its event loop is shared by every calling thread
 (whoever calls ``wait_for_rsp`` runs other sessions' retries and keepalives),
 so under threads it deadlocks and loses wake-ups, it scans every session on
 each loop iteration, and its IO thread uses select() (fds >= 1024 kill it);
 ../shared/DESIGN.md and the issue 3 notes give the evidence. Here a session
-is plain state with no locks: only the engine thread reads or changes it.
+is plain state with no locks of its own: only the holder of the engine's one
+state lock reads or changes it (the IO thread, or a caller starting a call
+while the IO thread waits in epoll).
 The packet arithmetic is ironic_scale.rmcp, shared with the simulator and
 checked against ipmitool, ipmipower, pyghmi and OpenIPMI's ipmi_sim.
 """

@@ -20,8 +20,9 @@ Answer = bytes | BaseException  # response data, or why there is none
 class Waiter:
     """Anything with ``resolve(answer)`` may stand in for a Future in a Call.
 
-    ``resolve`` runs in the engine thread: it must not block, and must not call
-    back into a session (it may only record the answer and wake someone).
+    ``resolve`` runs under the engine's state lock (in the IO thread, or in a caller
+    starting a call): it must not block, and must not call back into a session (it
+    may only record the answer and wake someone).
     """
 
     __slots__ = ()
@@ -60,7 +61,7 @@ class OneAnswer(Waiter):
 class Batch:
     """One request to each of many BMCs, at most ``window`` in flight, run by the engine thread.
 
-    Built in the caller's thread; from then on only the engine thread touches it
+    Built in the caller's thread; from then on only the engine touches it (under its lock)
     (``start`` makes the calls, slots record answers, ``refill`` starts more), and
     the caller only waits on ``future``, which gets every answer in order.
     """

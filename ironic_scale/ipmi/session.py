@@ -192,6 +192,11 @@ class ClientSession:
 
     def next_timer(self) -> float | None:
         """When the engine must call ``on_timer`` next (retransmit or a deadline)."""
+        inflight = self.inflight
+        if not self.queue and self.orphan is None:  # the usual case, twice per call: no list
+            if inflight is not None:
+                return min(inflight.deadline, self.retry_at)
+            return self.retry_at if self.state in RETRANSMITTING else None
         times = [c.deadline for c in self.queue]
         if self.inflight is not None:
             times.append(self.inflight.deadline)

@@ -1,11 +1,13 @@
-"""What idle warm sessions cost: keepalives and the engine's once-a-second scan.
+"""What idle warm sessions cost: memory, keepalives and the engine's once-a-second scan.
 
 25,000 sessions (``--quick``: 500) are logged in, then left idle with a short
 keepalive interval (3 s instead of 25 s, so a run takes seconds). Measured:
-this process's CPU while no keepalive is due (the scan alone), then over two
-intervals of keepalives; the summary gives CPU per keepalive, scan included
-and scan taken out, and what that means per 1,000 sessions at the default
-25 s interval. The fleet is in the /16 after ``--sim-address``'s.
+this process's RSS before the first login and once all are warm (run this file
+alone for that figure: other benchmarks leave memory behind); its CPU while no
+keepalive is due (the scan alone), then over two intervals of keepalives. The
+summary gives CPU per keepalive, scan included and scan taken out, and what
+that means per 1,000 sessions at the default 25 s interval. The fleet is in
+the /16 after ``--sim-address``'s.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import ipaddress
 import time
 
 from benchmarks.conftest import NOTES, _cpu
+from ironic_scale.bench.meter import rss_kib
 from ironic_scale.ipmi.credentials import BmcCredentials
 from ironic_scale.ipmi.engine import Engine, EngineConfig
 from ironic_scale.ipmi.poller import PowerPoller
@@ -30,8 +33,10 @@ def test_keepalive_cpu_of_idle_sessions(request):
     engine = Engine(EngineConfig(keepalive_interval=INTERVAL))
     try:
         creds = [BmcCredentials(ep.address, ep.port, ep.username, ep.password) for ep in fleet.endpoints]
+        rss0 = rss_kib()
         with PowerPoller(engine) as poller:
             assert all(isinstance(r, bool) for r in poller.poll(creds, 30.0))
+        rss1 = rss_kib()
         t_login = time.monotonic()
         # No keepalive is due before INTERVAL: what the scan alone costs.
         time.sleep(0.5)
@@ -53,6 +58,8 @@ def test_keepalive_cpu_of_idle_sessions(request):
     per = max(0.0, (c2 - c1) - scan * (t2 - t1)) / kept
     per_1000 = (per * 1000 / DEFAULT_INTERVAL + scan * 1000 / count) * 1e3
     NOTES.extend([
+        f"RSS growth from before the first login to {count} warm sessions: "
+        f"{(rss1 - rss0) / 1024:.1f} MiB ({(rss1 - rss0) * 1024 / count:.0f} bytes per session)",
         f"keepalives, {count} idle sessions, {INTERVAL:g} s interval: {kept} sent in {t2 - t1:.1f} s; "
         f"CPU per keepalive {per_raw * 1e6:.0f} us (scan included), {per * 1e6:.0f} us (scan taken out)",
         f"  idle scan alone: {scan * 1e3:.1f} ms CPU per second; at the default {DEFAULT_INTERVAL:g} s "

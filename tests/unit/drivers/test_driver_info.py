@@ -439,5 +439,5 @@ class ConfTestCase(NativeIPMITestCase):
     def test_idle_timeout_is_unset_by_default_and_says_what_it_costs(self):
         [opt] = [o for o in ns_conf.OPTS if o.name == "idle_timeout"]
         self.assertIsNone(opt.default)
-        for words in ("sync_power_state_interval", "2.5", "60 s", "log", "Raise it"):
+        for words in ("sync_power_state_interval", "2.5", "60 s", "log", "Raising it"):
             self.assertIn(words, opt.help)

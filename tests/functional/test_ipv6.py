@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import textwrap
@@ -134,7 +135,7 @@ CHILD = textwrap.dedent("""
     try:
         peer = engine._resolver.resolve(name, int(port), 5)
         try:
-            power = commands.get_power(engine, creds, 2)
+            power = commands.get_power(engine, creds, 1)
         except errors.BMCTimeout:
             power = None
         print(json.dumps({"power": power, "peer": peer}))
@@ -187,3 +188,47 @@ def test_host_name_with_both_families_takes_getaddrinfos_first_as_ipmitool(fleet
     env = _with_hosts(tmp_path, f"127.233.0.1 {NAME}\n::1 {NAME}\n")
     assert _child(env, ep) == {"power": None, "peer": ["127.233.0.1", ep.port]}
     assert _ipmitool_by_name(env, ep).returncode != 0
+
+
+# -- an independent BMC on ::1: OpenIPMI's ipmi_sim --------------------------------------------
+
+
+@pytest.fixture
+def ipmi_sim6(tmp_path):
+    """ipmi_sim (configured as in test_against_ipmi_sim.py) listening on ::1."""
+    from tests.functional import test_against_ipmi_sim as ref
+
+    if ref.IPMI_SIM is None:
+        pytest.fail("ipmi_sim is not installed: run deploy/install-tools.sh (openipmi)")
+    port = random.randint(30000, 30999)
+    (tmp_path / "state").mkdir()
+    script = tmp_path / "chassis.sh"
+    script.write_text(ref.CHASSIS_SCRIPT)
+    conf = tmp_path / "lan.conf"
+    conf.write_text(ref.LAN_CONF.format(address="::1", port=port, chassis_script=script,
+                                        user=ref.USER, password=ref.PASSWORD))
+    (tmp_path / "sim.emu").write_text(ref.EMU_COMMANDS)
+    with open(tmp_path / "ipmi_sim.log", "w") as log:
+        proc = subprocess.Popen([ref.IPMI_SIM, "-n", "-c", str(conf), "-f", str(tmp_path / "sim.emu"),
+                                 "-s", str(tmp_path / "state")], stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        yield BmcCredentials("::1", port, ref.USER, ref.PASSWORD)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_ipmi_sim_on_ipv6_answers_us_as_it_answers_ipmitool(ipmi_sim6, engine_factory):
+    def ipmitool6(*args):
+        return subprocess.run(["ipmitool", "-I", "lanplus", "-C", "3", "-H", "::1", "-p",
+                               str(ipmi_sim6.port), "-U", ipmi_sim6.username, "-P",
+                               ipmi_sim6.password, *args], capture_output=True, text=True, timeout=60)
+
+    engine = engine_factory(retry_interval=0.5)
+    ours = engine.call(ipmi_sim6, 0x06, 0x01, timeout=15)  # waits for ipmi_sim to start
+    theirs = ipmitool6("raw", "0x06", "0x01")
+    assert theirs.returncode == 0, theirs.stderr
+    assert theirs.stdout == " " + " ".join(f"{b:02x}" for b in ours) + "\n"
+    power = "on" if commands.get_power(engine, ipmi_sim6, 5) else "off"
+    assert ipmitool6("power", "status").stdout == f"Chassis Power is {power}\n"

@@ -20,11 +20,15 @@ from ironic_scale.sim.launcher import start_fleet
 
 CPU: dict[str, list[float]] = {}  # benchmark name -> CPU seconds of each call
 WALL: dict[str, list[float]] = {}
+NOTES: list[str] = []  # extra result lines for the summary (e.g. the keepalive cost)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--quick", action="store_true",
                      help="few rounds, so CI checks that the benchmarks still run")
+    parser.addoption("--sim-address", default="127.90.0.1",
+                     help="first loopback address of the simulated fleets (default 127.90.0.1); "
+                          "the keepalive benchmark uses the next /16")
 
 
 def _cpu() -> float:
@@ -34,9 +38,9 @@ def _cpu() -> float:
 
 
 @pytest.fixture(scope="session")
-def fleet():
+def fleet(request):
     """50 simulated BMCs; each benchmark call polls the next one in turn."""
-    f = start_fleet(50, ("--address", "127.90.0.1"))
+    f = start_fleet(50, ("--address", request.config.getoption("--sim-address")))
     yield f
     f.stop()
 
@@ -81,6 +85,10 @@ def _ratio(base: float | None, value: float) -> str:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
+    if NOTES:
+        terminalreporter.section("idle sessions")
+        for line in NOTES:
+            terminalreporter.write_line(line)
     if not CPU:
         return
     rows = {name: (statistics.median(v), min(v), max(v), statistics.median(WALL[name]))
@@ -95,3 +103,6 @@ def pytest_terminal_summary(terminalreporter) -> None:
         spread = f"{med * 1e3:.3f} ({lo * 1e3:.3f}-{hi * 1e3:.3f})"
         tr.write_line(f"{name:<16} {len(CPU[name]):>6} {spread:>24} "
                       f"{wall * 1e3:>9.3f} {ratios[0]:>14} {ratios[1]:>15}")
+    if "ipmitool-iface" in rows and "native-iface" in rows:
+        tr.write_line("get_power_state(task) on the same BMC, Ironic's ipmitool power interface / "
+                      f"native-ipmi's: {_ratio(rows['ipmitool-iface'][0], rows['native-iface'][0])}")

@@ -15,24 +15,38 @@ GROUP = "native_ipmi"
 
 OPTS = [
     cfg.IntOpt("session_cache_size", default=30000, min=1,
-               help="Most BMC sessions kept logged in at once. Beyond this the least recently "
-                    "used idle sessions are logged out (and log in again when next needed). "
-                    "Set it above the number of nodes this conductor manages."),
+               help="Most BMC sessions (a count) kept logged in at once. Beyond this the least "
+                    "recently used idle sessions are logged out, and log in again when next "
+                    "needed. Set it above the number of nodes this conductor manages. Raising it "
+                    "costs a few kilobytes of conductor memory per extra session and holds one "
+                    "more BMC session slot per extra BMC; lowering it below the nodes this "
+                    "conductor polls makes every poll of an evicted node log in again (four "
+                    "more round trips, and several times the CPU of a warm poll)."),
     cfg.FloatOpt("command_timeout", default=10.0, min=0.1,
                  help="Seconds one BMC command may take in total, including retransmissions "
                       "and a login or re-login. A dead or unreachable BMC fails after this "
-                      "long with an IPMIFailure."),
+                      "long with an IPMIFailure. Raising it lets slow BMCs and lossy networks "
+                      "answer, but a dead BMC then holds a conductor worker (and the power "
+                      "sync's bulk read) this much longer; lowering it fails slow BMCs that "
+                      "would have answered."),
     cfg.FloatOpt("retry_interval", default=1.0, min=0.05,
                  help="Seconds without an answer before a request (or a login step) is sent "
-                      "again, until command_timeout."),
+                      "again, until command_timeout. Lowering it recovers from a lost packet "
+                      "sooner but sends duplicate requests to BMCs that are merely slow (more "
+                      "traffic, and more work for busy BMC firmware); raising it makes every "
+                      "lost packet cost this much more wall time."),
     cfg.BoolOpt("keepalive", default=True,
-                help="Keep idle sessions alive with a Get Device ID every keepalive_interval "
-                     "seconds, so BMCs do not expire them and the next poll needs no login. "
-                     "False lets the BMC expire idle sessions; the next command then logs in "
-                     "again, which is slower."),
+                help="Keep idle sessions alive with a Get Device ID once a session has been idle "
+                     "for keepalive_interval seconds, so BMCs do not expire them and the next "
+                     "poll needs no login. Sessions polled more often than that get none. True "
+                     "costs one request per idle session per interval; False lets BMCs expire "
+                     "idle sessions, and the next command logs in again (four more round trips)."),
     cfg.FloatOpt("keepalive_interval", default=25.0, min=1.0,
                  help="Idle seconds before a session gets a keepalive. Keep it below the BMCs' "
-                      "session inactivity timeout (often 30-60 s)."),
+                      "session inactivity timeout (often 30-60 s). Raising it sends fewer "
+                      "keepalives (less conductor CPU and BMC traffic for idle nodes) but past "
+                      "the BMC's timeout its sessions expire and the next command logs in "
+                      "again; lowering it sends more keepalives for no gain."),
     cfg.FloatOpt("idle_timeout", default=None, min=1.0,
                  help="Seconds a BMC session may go unused by any command for its node (keepalives "
                       "do not count) before it is logged out, giving the BMC's session slot back "
@@ -42,23 +56,34 @@ OPTS = [
                       "its session; a node it no longer polls (moved to another conductor by the "
                       "hash ring, or no longer synced) gives its slot back, and stops getting "
                       "keepalives, within two and a half cycles, so a fleet of several conductors "
-                      "holds one slot per BMC. The cost: a node left alone this long logs in "
-                      "again on its next command (four more round trips). Raise it when sync "
-                      "cycles take longer than the interval (sessions then expire between polls "
-                      "and every poll logs in again: watch the engine's relogin count), or to keep "
-                      "warm sessions for nodes that are not polled (sync disabled)."),
+                      "holds one slot per BMC. Lowering it gives slots back sooner, but a node "
+                      "left alone this long logs in again on its next command (four more round "
+                      "trips). Raising it is right when sync cycles take longer than the interval (sessions "
+                      "then expire between polls and every poll logs in again: watch the engine's "
+                      "relogin count), or to keep warm sessions for nodes that are not polled "
+                      "(sync disabled); the cost is BMC slots held longer."),
     cfg.IntOpt("pool_size", default=8, min=1,
-               help="Threads of the bulk power poller that reads many BMCs at once (Ironic's "
-                    "power sync with [conductor]bulk_power_sync, from the ironic-scale patch "
-                    "series). Each keeps 64 requests in flight."),
+               help="Threads (a count) of the bulk power poller that reads many BMCs at once "
+                    "(Ironic's power sync with [conductor]bulk_power_sync, from the ironic-scale "
+                    "patch series). Each keeps 64 requests in flight. Raising it lets more dead "
+                    "BMCs be waited for at once, at the cost of more threads contending for the "
+                    "GIL (no gain for live BMCs beyond a few); lowering it makes a sweep with "
+                    "many dead BMCs take longer."),
     cfg.FloatOpt("min_command_interval", default=0.0, min=0.0,
                  help="Minimum seconds between the starts of two commands to the same BMC, for "
-                      "BMCs that fail when commands arrive back to back. 0 sends as soon as the "
-                      "previous answer arrived (one command per BMC is in flight at a time "
-                      "anyway)."),
+                      "BMCs that fail when commands arrive back to back. 0 (the default) sends as "
+                      "soon as the previous answer arrived (one command per BMC is in flight at a "
+                      "time anyway). Raising it slows every multi-command action (a boot device "
+                      "change is two commands, a power action several) by this much per command; "
+                      "lowering it back towards 0 makes BMCs that need the gap fail those "
+                      "commands again (usually with a completion code such as 0xC0, node busy)."),
     cfg.IntOpt("sockets", default=4, min=1, max=256,
-               help="UDP sockets the engine spreads all BMC sessions over. A few are enough "
-                    "for tens of thousands of BMCs."),
+               help="UDP sockets (a count) the engine spreads all BMC sessions over. A few are "
+                    "enough for tens of thousands of BMCs. Raising it costs file descriptors "
+                    "and up to 8 MiB of kernel receive buffer each (net.core.rmem_max caps it), "
+                    "for no gain beyond a few; lowering "
+                    "it to 1 puts every answer of a sweep's burst into one receive buffer, which "
+                    "can overflow (lost answers are retransmitted after retry_interval)."),
     cfg.StrOpt("source_address", default=None,
                help="Local IP address this conductor sends its IPMI traffic from: the engine's "
                     "UDP sockets bind to it (port 0). Give each conductor of a host its own "

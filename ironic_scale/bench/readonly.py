@@ -58,6 +58,11 @@ class ReadOnlyEngine:
         check_command(netfn, cmd)
         return self._engine.call(creds, netfn, cmd, data, timeout, lun)
 
+    def submit_many(self, creds: Sequence[BmcCredentials], netfn: int, cmd: int, data: bytes = b"",
+                    timeout: float = 10.0, window: int = 512, lun: int = 0) -> Future:
+        check_command(netfn, cmd)
+        return self._engine.submit_many(creds, netfn, cmd, data, timeout, window, lun)
+
     def close(self, creds: BmcCredentials) -> None:
         self._engine.close(creds)
 

@@ -33,7 +33,9 @@ def _rss(row: dict[str, Any]) -> str:
     s = row["summary"]["rss_mib"]
     if not s:
         return "-"
-    return f"+{s['median']:.1f}" if row["in_process"] else f"{s['median']:.1f} child"
+    # In-process: the largest growth, which is the first sweep's (from before the first
+    # login to all sessions warm); later sweeps of the run reuse memory the allocator kept.
+    return f"+{s['max']:.1f}" if row["in_process"] else f"{s['median']:.1f} child"
 
 
 def _slots(row: dict[str, Any]) -> str:
@@ -200,7 +202,9 @@ def render(doc: dict[str, Any]) -> str:
     out.append("divided by this method's, same run. RSS: 'child' = one forked tool's own peak RSS "
                "(an extra untimed run under GNU time: ipmitool")
     out.append("for one node, ipmipower for one batch of up to 1,000); '+' = growth of this "
-               "process's peak RSS over login and sweep (in-process methods).")
+               "process's peak RSS over login and sweep (in-process methods), the largest of the")
+    out.append("row's sweeps: the first, from before the first login to all sessions warm (later "
+               "sweeps reuse memory the allocator kept).")
     if simulated:
         out.append("sim CPU: the simulator's own processes during the timed sweep, per node. "
                    "missed = healthy BMCs without an answer.")

@@ -30,7 +30,7 @@ def _utf8_length(value: object, name: str) -> int:
         raise ValueError(f"{name} is not valid Unicode (it has a lone surrogate)") from None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BmcCredentials:
     """Login parameters of one BMC. Secrets are kept out of repr() and the cache key.
 
@@ -48,6 +48,8 @@ class BmcCredentials:
     cipher_suite: int | None = None  # None: try 17, then 3
     # Single bridging (IPMI Send Message): (target channel, target address).
     bridge: tuple[int, int] | None = None
+    # session_key, computed once: the engine looks it up on every request.
+    _key: tuple = field(init=False, repr=False, compare=False, hash=False, default=())
 
     def __post_init__(self) -> None:
         self._check_address()
@@ -66,6 +68,9 @@ class BmcCredentials:
                                               or self.cipher_suite not in CIPHER_SUITES):
             raise ValueError(f"cipher_suite must be None or one of {CIPHER_SUITES}")
         self._check_bridge()
+        secret = hashlib.sha256(self.password.encode() + b"\0" + (self.kg or b"")).hexdigest()
+        object.__setattr__(self, "_key", (self.address, self.port, self.username, secret,
+                                          self.priv_level, self.cipher_suite))
 
     def _check_address(self) -> None:
         """A non-empty printable str: replies are matched against it character for character."""
@@ -87,8 +92,7 @@ class BmcCredentials:
     @property
     def session_key(self) -> tuple:
         """Cache key: a changed password or Kg makes a new session, never an old one."""
-        secret = hashlib.sha256(self.password.encode() + b"\0" + (self.kg or b"")).hexdigest()
-        return (self.address, self.port, self.username, secret, self.priv_level, self.cipher_suite)
+        return self._key
 
     @property
     def target(self) -> str:

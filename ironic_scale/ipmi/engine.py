@@ -1,10 +1,14 @@
 """The IO engine: one thread, epoll, a few UDP sockets, every session's state.
 
-Callers in any thread submit requests and wait on a Future; only the engine
-thread touches sessions, so there is nothing to deadlock and no wake-up to
-lose. Replies are routed by our own console session id (unique per session),
-or by peer for the one pre-session reply, so a handful of sockets serves any
-number of BMCs and no descriptor ever approaches select()'s 1024 ceiling.
+Callers in any thread submit requests and wait on a Future; sessions are
+touched only under one lock (``_state``) that the engine thread holds except
+while it waits in epoll, so there is nothing to deadlock and no wake-up to
+lose. A blocking ``call`` that finds the engine idle takes that lock without
+waiting and sends its request itself (one thread hand-off per call instead of
+two); otherwise, and for everything else, it queues a job for the IO thread.
+Replies are routed by our own console session id (unique per session), or by
+peer for the one pre-session reply, so a handful of sockets serves any number
+of BMCs and no descriptor ever approaches select()'s 1024 ceiling.
 """
 
 from __future__ import annotations
@@ -22,14 +26,14 @@ import socket
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
-from concurrent.futures import Future
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from ironic_scale.ipmi import errors
 from ironic_scale.ipmi.credentials import BmcCredentials
-from ironic_scale.ipmi.resolver import Peer, Resolver, is_ipv6
+from ironic_scale.ipmi.resolver import Peer, Resolver, canonical_ipv4, is_ipv6
 from ironic_scale.ipmi.session import (
     ACTIVE,
     AUTHCAP,
@@ -42,6 +46,7 @@ from ironic_scale.ipmi.session import (
     Call,
     ClientSession,
 )
+from ironic_scale.ipmi.waiters import Batch, OneAnswer, Waiter
 from ironic_scale.rmcp import wire
 
 LOG = logging.getLogger(__name__)
@@ -124,6 +129,10 @@ class Engine:
         self._lock = threading.Lock()  # guards thread start and shutdown only
         self._thread: threading.Thread | None = None
         self._stopping = False
+        # Held by the IO thread except while it waits in epoll; whoever holds it may touch
+        # sessions, timers and counters. Callers only ever try it without blocking.
+        self._state = threading.Lock()
+        self._wake_at = 0.0  # when the IO thread's current epoll wait ends at the latest
         self._closed = False  # shut down for good: new requests fail at once
         # Releasing: every session is logged out as soon as it has nothing to do (the
         # process is about to end). Set by release_sessions(), before or in the IO thread.
@@ -133,6 +142,8 @@ class Engine:
         # Sessions logging in, by (socket, peer): pre-session replies that do not
         # carry our session id (Get Channel Auth Caps, some BMCs' refusals) go here.
         self._logging_in: dict[tuple[int, tuple[str, int]], list[ClientSession]] = {}
+        self._batches: set[Batch] = set()  # sweeps not finished yet (under _state)
+        self._refill: list[Batch] = []  # batches with a free window slot (under _state)
         self._timers: list[tuple[float, int, ClientSession]] = []
         self._armed: dict[int, float] = {}  # id(session) -> time of its live timer entry
         self._tick = itertools.count()
@@ -142,6 +153,8 @@ class Engine:
         self._v6_socks: list[int] = []  # indices in _socks of the IPv6 sockets (after the IPv4 ones)
         self._wake = -1
         self._resolver = Resolver()
+        # Bound once: every session keeps these two, and a bound method per session is ~130 bytes.
+        self._hooks = (self._send, self._other_sessions)
 
     # -- caller side (any thread) --------------------------------------------------
 
@@ -152,30 +165,111 @@ class Engine:
         :raises: ValueError for a request no BMC could be sent (checked here,
             in the caller's thread, so nothing a caller passes fails in the IO thread).
         """
-        if not (0 <= netfn <= 0x3F and 0 <= cmd <= 0xFF and 0 <= lun <= 3 and timeout > 0):
-            raise ValueError(f"invalid IPMI request: netfn {netfn!r}, command {cmd!r}, "
-                             f"LUN {lun!r}, timeout {timeout!r}")
         future: Future = Future()
-        deadline = time.monotonic() + timeout
-        try:
-            peer = self._resolver.resolve(creds.address, creds.port, timeout)
-        except errors.IPMIError as e:
-            future.set_exception(e)
-            return future
-        call = Call(netfn, cmd, bytes(data), deadline, future, lun, creds.bridge)
-        try:
-            self._post(("call", creds, peer, call))
-        except errors.IPMIError as e:
-            future.set_exception(e)
+        self._submit(creds, netfn, cmd, data, timeout, lun, future)
         return future
 
     def call(self, creds: BmcCredentials, netfn: int, cmd: int, data: bytes = b"",
              timeout: float = 10.0, lun: int = 0) -> bytes:
         """Send one request and wait for its answer (raises IPMIError)."""
-        future = self.submit(creds, netfn, cmd, data, timeout, lun)
-        # The engine resolves every future by its deadline; the margin only
+        waiter = OneAnswer()  # one lock, not a Future's condition: this is every power poll
+        if not self._start_here(creds, netfn, cmd, data, timeout, lun, waiter):
+            self._submit(creds, netfn, cmd, data, timeout, lun, waiter)
+        # The engine resolves every call by its deadline; the margin only
         # covers a stopped engine, which must not hang a conductor thread.
-        return future.result(timeout + 5.0)
+        return waiter.wait(timeout + 5.0)
+
+    def submit_many(self, creds: Sequence[BmcCredentials], netfn: int, cmd: int, data: bytes = b"",
+                    timeout: float = 10.0, window: int = 512, lun: int = 0) -> Future:
+        """One request to each BMC in ``creds``, run as one job: one hand-off for the lot.
+
+        The Future gets a list in the order of ``creds``: each BMC's response data,
+        or the IPMIError why it has none. At most ``window`` requests are in flight;
+        each gets ``timeout`` from when it starts (login included), so a dead BMC
+        holds one slot for its deadline and no other BMC waits for it.
+
+        :raises: ValueError for a request no BMC could be sent.
+        """
+        _check_request(netfn, cmd, lun, timeout)
+        peers = self._resolve_all(creds, timeout)
+        batch = Batch([(c, peers[c.address, c.port]) for c in creds], (netfn, cmd, bytes(data), lun),
+                      timeout, window, self._wants_refill)
+        if not creds:
+            batch.finish()
+            return batch.future
+        try:
+            self._post(("batch", batch))
+        except errors.IPMIError as e:
+            batch.fail_rest(e)
+            batch.finish()
+        return batch.future
+
+    def _submit(self, creds: BmcCredentials, netfn: int, cmd: int, data: bytes, timeout: float,
+                lun: int, receiver: Future | Waiter) -> None:
+        _check_request(netfn, cmd, lun, timeout)
+        deadline = time.monotonic() + timeout
+        call = Call(netfn, cmd, bytes(data), deadline, receiver, lun, creds.bridge)
+        try:
+            peer = self._resolver.resolve(creds.address, creds.port, timeout)
+            self._post(("call", creds, peer, call))
+        except errors.IPMIError as e:
+            call.finish(e)
+
+    def _start_here(self, creds: BmcCredentials, netfn: int, cmd: int, data: bytes, timeout: float,
+                    lun: int, waiter: OneAnswer) -> bool:
+        """Start the request in this thread if the IO thread is idle; False: queue it instead.
+
+        Only when nothing is queued (a queued close or request to this BMC must go
+        first) and only with a numeric address (a name lookup may wait). The lock
+        is tried, never waited for: a busy IO thread takes the job as before.
+        """
+        if self._thread is None or self._jobs:
+            return False
+        numeric = canonical_ipv4(creds.address)
+        if numeric is None:
+            return False
+        _check_request(netfn, cmd, lun, timeout)
+        if not self._state.acquire(blocking=False):
+            return False
+        try:
+            if self._stopping or self._closed or self._jobs:
+                return False
+            now = time.monotonic()
+            call = Call(netfn, cmd, bytes(data), now + timeout, waiter, lun, creds.bridge)
+            self._start(creds, (numeric, creds.port), call, now)
+            self.counters["direct_starts"] += 1
+            # The IO thread sleeps until _wake_at: wake it if this call needs it sooner
+            # (its retransmit timer, or a batch slot freed by an expiry in _start).
+            if self._refill or (self._timers and self._timers[0][0] < self._wake_at):
+                os.eventfd_write(self._wake, 1)
+            return True
+        finally:
+            self._state.release()
+
+    def _resolve_all(self, creds: Sequence[BmcCredentials],
+                     timeout: float) -> dict[tuple[str, int], tuple[str, int] | errors.IPMIError]:
+        """Every BMC's (ip, port), or why not; names are looked up side by side, each
+        bounded by ``timeout``, so one slow name does not hold up the others."""
+        peers: dict[tuple[str, int], tuple[str, int] | errors.IPMIError] = {}
+        names = []
+        for c in creds:
+            key = (c.address, c.port)
+            if key not in peers:
+                numeric = canonical_ipv4(c.address)
+                peers[key] = (numeric, c.port) if numeric is not None else errors.IPMIError("")
+                if numeric is None:
+                    names.append(key)
+
+        def resolve(key: tuple[str, int]) -> tuple[str, int] | errors.IPMIError:
+            try:
+                return self._resolver.resolve(key[0], key[1], timeout)
+            except errors.IPMIError as e:
+                return e
+
+        if names:
+            with ThreadPoolExecutor(min(8, len(names)), thread_name_prefix="ipmi-resolve") as pool:
+                peers.update(zip(names, pool.map(resolve, names), strict=True))
+        return peers
 
     def close(self, creds: BmcCredentials) -> None:
         """Log out of this BMC's session now (if idle), freeing its BMC slot."""
@@ -231,8 +325,12 @@ class Engine:
         with self._lock:  # not after shutdown: the eventfd may be closed
             if self._closed:
                 raise errors.IPMIError("the IPMI engine is shut down")
+            # A job already queued means the IO thread is woken (or draining) and
+            # takes this one in the same pass: it only stops draining on an empty queue.
+            wake = not self._jobs
             self._jobs.append(job)
-            os.eventfd_write(self._wake, 1)
+            if wake:
+                os.eventfd_write(self._wake, 1)
 
     def _ensure_started(self) -> None:
         if self._thread is not None:
@@ -296,16 +394,28 @@ class Engine:
     # -- engine thread ----------------------------------------------------------------
 
     def _run(self) -> None:
+        with self._state:
+            self._loop()
+
+    def _loop(self) -> None:
         fd_to_sock = {s.fileno(): i for i, s in enumerate(self._socks)}
         while not self._stopping:
             now = time.monotonic()
             wait = MAINTENANCE_INTERVAL
-            if self._timers:
-                wait = min(wait, max(0.0, self._timers[0][0] - now))
+            if self._refill or self._jobs:
+                wait = 0.0
+            else:
+                first = self._first_timer()
+                if first is not None:
+                    wait = min(wait, max(0.0, first - now))
+            self._wake_at = now + wait
+            self._state.release()  # callers may start calls while we wait
             try:
                 events = self._epoll.poll(wait)
             except InterruptedError:
                 continue
+            finally:
+                self._state.acquire()
             now = time.monotonic()
             for fd, _ in events:
                 if fd == self._wake:
@@ -317,6 +427,8 @@ class Engine:
                     self._read(fd_to_sock[fd], now)
             self._guarded(self._drain_jobs, now)
             self._guarded(self._run_timers, now)
+            if self._refill:
+                self._guarded(self._fill_batches, now)
             if self._releasing:
                 self._guarded(self._release_idle, now)
             if now >= self._next_maintenance:
@@ -398,17 +510,10 @@ class Engine:
             job = self._jobs.popleft()
             kind = job[0]
             if kind == "call":
-                _, creds, peer, call = job
-                try:
-                    session = self._session(creds, peer, now)
-                    session.submit(call, now)
-                    self._arm(session)
-                except errors.IPMIError as e:  # this BMC cannot be reached from here
-                    call.finish(e)
-                except Exception as e:  # noqa: BLE001 - a bug must fail this call, not lose it
-                    LOG.exception("IPMI engine failed to start a request to %s", creds.target)
-                    self.counters["engine_errors"] += 1
-                    call.finish(errors.IPMIError(f"internal error of the IPMI engine: {e}"))
+                self._start(job[1], job[2], job[3], now)
+            elif kind == "batch":
+                self._batches.add(job[1])
+                self._refill.append(job[1])
             elif kind == "close":
                 session = self._sessions.get(job[1])
                 if session is not None and not session.busy:
@@ -420,6 +525,44 @@ class Engine:
             elif kind == "stop":
                 self._stopping = True
 
+    def _start(self, creds: BmcCredentials, peer: Peer, call: Call, now: float) -> None:
+        try:
+            session = self._session(creds, peer, now)
+            session.submit(call, now)
+            self._arm(session)
+        except errors.IPMIError as e:  # this BMC cannot be reached from here
+            call.finish(e)
+        except Exception as e:  # noqa: BLE001 - a bug must fail this call, not lose it
+            LOG.exception("IPMI engine failed to start a request to %s", creds.target)
+            self.counters["engine_errors"] += 1
+            call.finish(errors.IPMIError(f"internal error of the IPMI engine: {e}"))
+
+    def _wants_refill(self, batch: Batch) -> None:
+        self._refill.append(batch)  # not a bound append: _fill_batches swaps the list
+
+    def _fill_batches(self, now: float) -> None:
+        """Start requests of batches with free window slots; hand finished batches back.
+
+        After the packets and timers of a pass, never from inside a session: an
+        answer only records itself (``Batch.answered``), so no session is re-entered.
+        """
+        batches, self._refill = self._refill, []
+        for batch in batches:
+            batch.queued = False
+            netfn, cmd, data, lun = batch.request
+            while batch.in_flight < batch.window and batch.next < len(batch.targets):
+                i = batch.next
+                batch.next += 1
+                creds, peer = batch.targets[i]
+                call = Call(netfn, cmd, data, now + batch.timeout, batch.slot(i), lun, creds.bridge)
+                if isinstance(peer, BaseException):
+                    call.finish(peer)
+                else:
+                    self._start(creds, peer, call, now)
+            if batch.done:
+                self._batches.discard(batch)
+                batch.finish()
+
     def _session(self, creds: BmcCredentials, peer: Peer, now: float) -> ClientSession:
         key = creds.session_key
         session = self._sessions.get(key)
@@ -429,10 +572,10 @@ class Engine:
             sid = random.getrandbits(32)
             while sid == 0 or sid in self._by_sid:
                 sid = random.getrandbits(32)
-            session = ClientSession(creds, sid, self._socket_for(peer, creds), self._send,
+            send, others = self._hooks
+            session = ClientSession(creds, sid, self._socket_for(peer, creds), send,
                                     self.config.retry_interval, now,
-                                    self.config.min_command_interval, self.counters,
-                                    self._other_sessions)
+                                    self.config.min_command_interval, self.counters, others)
             session.peer = peer
             self._sessions[key] = session
             self._by_sid[sid] = session
@@ -456,11 +599,24 @@ class Engine:
     def _arm(self, session: ClientSession) -> None:
         when = session.next_timer()
         if when is None:
+            # Nothing left to time (answered, idle): its entry goes stale, so the IO
+            # thread does not wake a retry interval after every answer for nothing.
+            self._armed.pop(id(session), None)
             return
         armed = self._armed.get(id(session))
         if armed is None or when < armed:
             self._armed[id(session)] = when
             heapq.heappush(self._timers, (when, next(self._tick), session))
+
+    def _first_timer(self) -> float | None:
+        """When the earliest live timer is due; stale entries on top are dropped on the way."""
+        timers, armed = self._timers, self._armed
+        while timers:
+            when, _, session = timers[0]
+            if armed.get(id(session)) == when:
+                return when
+            heapq.heappop(timers)
+        return None
 
     def _run_timers(self, now: float) -> None:
         while self._timers and self._timers[0][0] <= now:
@@ -524,10 +680,24 @@ class Engine:
     def _finish(self) -> None:
         for session in list(self._sessions.values()):
             self._drop(session, "closed")
+        stopped = errors.IPMIError("the IPMI engine is shut down")
+        for batch in self._batches:
+            batch.fail_rest(stopped)
+            batch.finish()
         for sock in self._socks:
             sock.close()
         os.close(self._wake)
         self._epoll.close()
+
+
+def _check_request(netfn: int, cmd: int, lun: int, timeout: float) -> None:
+    """Refuse in the caller's thread what no BMC could be sent, so nothing fails in the IO thread.
+
+    :raises: ValueError
+    """
+    if not (0 <= netfn <= 0x3F and 0 <= cmd <= 0xFF and 0 <= lun <= 3 and timeout > 0):
+        raise ValueError(f"invalid IPMI request: netfn {netfn!r}, command {cmd!r}, "
+                         f"LUN {lun!r}, timeout {timeout!r}")
 
 
 _ENGINE: Engine | None = None

@@ -1,11 +1,13 @@
-"""One RMCP+ client session as a state machine, touched only by the engine thread.
+"""One RMCP+ client session as a state machine, touched only under the engine's state lock.
 
 Why not pyghmi's Session: its event loop is shared by every calling thread
 (whoever calls ``wait_for_rsp`` runs other sessions' retries and keepalives),
 so under threads it deadlocks and loses wake-ups, it scans every session on
 each loop iteration, and its IO thread uses select() (fds >= 1024 kill it);
 ../shared/DESIGN.md and the issue 3 notes give the evidence. Here a session
-is plain state with no locks: only the engine thread reads or changes it.
+is plain state with no locks of its own: only the holder of the engine's one
+state lock reads or changes it (the IO thread, or a caller starting a call
+while the IO thread waits in epoll).
 The packet arithmetic is ironic_scale.rmcp, shared with the simulator and
 checked against ipmitool, ipmipower, pyghmi and OpenIPMI's ipmi_sim.
 """
@@ -14,13 +16,14 @@ from __future__ import annotations
 
 import os
 import struct
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 
 from ironic_scale.ipmi import errors
 from ironic_scale.ipmi.credentials import BmcCredentials
 from ironic_scale.ipmi.replay import SequenceWindow
+from ironic_scale.ipmi.waiters import Waiter
 from ironic_scale.rmcp import crypto, wire
 
 # States. BACKOFF waits before the handshake starts over; CLOSING logs out of
@@ -67,21 +70,28 @@ class Call:
     __slots__ = ("netfn", "cmd", "data", "deadline", "future", "seq", "attempts", "sent_at", "lun",
                  "bridge")
 
-    def __init__(self, netfn: int, cmd: int, data: bytes, deadline: float, future: Future | None,
+    def __init__(self, netfn: int, cmd: int, data: bytes, deadline: float, future: Future | Waiter | None,
                  lun: int = 0, bridge: tuple[int, int] | None = None):
         self.netfn, self.cmd, self.data, self.lun = netfn, cmd, data, lun
         self.bridge = bridge  # (channel, IPMB address) of a controller behind the BMC
+        # Who gets the answer: a Future, or a lighter Waiter (one caller blocked in
+        # Engine.call, or one slot of a batch); None for a keepalive.
         self.deadline, self.future = deadline, future
         self.seq = 0
         self.attempts = 0
         self.sent_at = 0.0
 
     def finish(self, result: bytes | BaseException) -> None:
-        if self.future is not None and not self.future.done():
+        future = self.future
+        if future is None:
+            return
+        if type(future) is not Future:  # a Waiter: resolves once, ignores later results
+            future.resolve(result)
+        elif not future.done():
             if isinstance(result, BaseException):
-                self.future.set_exception(result)
+                future.set_exception(result)
             else:
-                self.future.set_result(result)
+                future.set_result(result)
 
 
 def _close_request(bmc_sid: int, seq: int) -> bytes:
@@ -118,7 +128,18 @@ class Orphan:
 
 
 class ClientSession:
-    """Login, then one request in flight at a time, retransmitted until its deadline."""
+    """Login, then one request in flight at a time, retransmitted until its deadline.
+
+    Slotted, with a plain list for a queue that is empty nearly always and the
+    handshake's secrets and packets dropped once the session is up: an engine
+    holds 25,000 of these (issue 13: ~4 KB each before, ~1.5 KB now).
+    """
+
+    __slots__ = ("creds", "console_sid", "sock", "peer", "_send", "counters", "_others",
+                 "retry_interval", "min_interval", "next_send_at", "state", "suites", "suite", "tag",
+                 "bmc_sid", "rm", "rc", "guid", "role", "keys", "window", "_sik", "setpriv_tries",
+                 "restarts", "close_tries", "close_seq", "orphan", "out_seq", "rq_seq", "queue",
+                 "inflight", "packet", "retry_at", "last_used", "last_traffic", "logins", "problem")
 
     def __init__(self, creds: BmcCredentials, console_sid: int, sock: int,
                  send: Callable[["ClientSession", bytes], None], retry_interval: float, now: float,
@@ -152,7 +173,7 @@ class ClientSession:
         self.orphan: Orphan | None = None
         self.out_seq = 0
         self.rq_seq = 0
-        self.queue: deque[Call] = deque()
+        self.queue: list[Call] = []  # a deque costs ~600 bytes even when empty
         self.inflight: Call | None = None
         self.packet = b""  # the handshake packet to retransmit
         self.retry_at = 0.0
@@ -164,13 +185,18 @@ class ClientSession:
     # -- entry points for the engine ---------------------------------------------
 
     def submit(self, call: Call, now: float) -> None:
-        if call.future is not None:
+        if call.future is not None:  # keepalives are not use
             self.last_used = now
         self.queue.append(call)
         self._pump(now)
 
     def next_timer(self) -> float | None:
         """When the engine must call ``on_timer`` next (retransmit or a deadline)."""
+        inflight = self.inflight
+        if not self.queue and self.orphan is None:  # the usual case, twice per call: no list
+            if inflight is not None:
+                return min(inflight.deadline, self.retry_at)
+            return self.retry_at if self.state in RETRANSMITTING else None
         times = [c.deadline for c in self.queue]
         if self.inflight is not None:
             times.append(self.inflight.deadline)
@@ -229,7 +255,7 @@ class ClientSession:
                 # The BMC no longer answers this session (reboot, idle timeout,
                 # or lost packets): log out of it before logging in again.
                 call.attempts = 0
-                self.queue.appendleft(call)
+                self.queue.insert(0, call)
                 self.inflight = None
                 self.state, self.close_tries = CLOSING, 0
                 self._send_close(now)
@@ -285,7 +311,7 @@ class ClientSession:
         if self.state == IDLE:
             self._start_login(now)
         elif self.state == ACTIVE and now >= self.next_send_at:
-            self._send_call(self.queue.popleft(), now)
+            self._send_call(self.queue.pop(0), now)
 
     def _send_call(self, call: Call, now: float) -> None:
         if call.attempts == 0:
@@ -341,7 +367,7 @@ class ClientSession:
             timeout = self._timeout()
             for call in [c for c in self.queue if c.deadline <= now]:
                 call.finish(timeout)
-            self.queue = deque(c for c in self.queue if c.deadline > now)
+            self.queue = [c for c in self.queue if c.deadline > now]
         if self.state in ABANDONABLE and not self.queue and self.inflight is None:
             # Nobody waits for this login any more. A BMC past RAKP 3 may
             # already hold the session: log out of it (best effort).
@@ -350,7 +376,7 @@ class ClientSession:
                 self._send(self, packet)
             self.state, self.keys = IDLE, None
         if self.inflight is None and self.queue and self.state == ACTIVE and now >= self.next_send_at:
-            self._send_call(self.queue.popleft(), now)
+            self._send_call(self.queue.pop(0), now)
 
     def _timeout(self) -> errors.BMCTimeout:
         why = f" ({self.problem})" if self.problem else ""
@@ -546,6 +572,8 @@ class ClientSession:
                 return
             self.state = ACTIVE
             self.problem = ""
+            # The handshake's leftovers are of no more use: the next login makes its own.
+            self.packet = self._sik = self.rm = self.rc = self.guid = b""
             self._pump(now)
             return
         call = self.inflight

@@ -8,6 +8,7 @@ per call and the session ends with one table of medians and same-run ratios.
 from __future__ import annotations
 
 import itertools
+import random
 import resource
 import statistics
 import time
@@ -40,6 +41,14 @@ def _cpu() -> float:
 def fleet(request):
     """50 simulated BMCs; each benchmark call polls the next one in turn."""
     f = start_fleet(50, ("--address", request.config.getoption("--sim-address")))
+    yield f
+    f.stop()
+
+
+@pytest.fixture(scope="session")
+def fleet6():
+    """50 simulated BMCs on ::1 (IPv6 has one loopback address: one port each, 30000-30999)."""
+    f = start_fleet(50, ("--address", "::1", "--per-port", "--port", str(random.randint(30000, 30949))))
     yield f
     f.stop()
 

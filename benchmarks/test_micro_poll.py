@@ -2,7 +2,7 @@
 
 (a) ipmitool forked the way Ironic 39 forks it, (b) FreeIPMI ipmipower spawned
 per node, (c) native cold: login + poll + logout, (d) native warm: one Get
-Chassis Status on a persistent session.
+Chassis Status on a persistent session, over IPv4 and over IPv6.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def test_native_cold_login_poll_logout(measure, fleet, engine):
     measure("native-cold", poll, rounds=200)
 
 
-def test_native_warm_poll(measure, fleet, engine):
-    all_creds = [creds(ep) for ep in fleet.endpoints]
+def _warm_polls(measure, name: str, endpoints, engine) -> None:
+    all_creds = [creds(ep) for ep in endpoints]
     for c in all_creds:
         commands.get_power(engine, c, 10)  # log in before the clock starts
     it = cycle(all_creds)
@@ -80,4 +80,13 @@ def test_native_warm_poll(measure, fleet, engine):
     def poll() -> None:
         assert commands.get_power(engine, next(it), 10) is False
 
-    measure("native-warm", poll, rounds=2000)
+    measure(name, poll, rounds=2000)
+
+
+def test_native_warm_poll(measure, fleet, engine):
+    _warm_polls(measure, "native-warm", fleet.endpoints, engine)
+
+
+def test_native_warm_poll_ipv6(measure, fleet6, engine):
+    """The same over IPv6 (BMCs on ::1): what an IPv6 address costs per poll."""
+    _warm_polls(measure, "native-warm-ipv6", fleet6.endpoints, engine)

@@ -2,7 +2,7 @@
 # Install the real IPMI tools the tests and benchmarks compare against:
 # ipmitool, FreeIPMI (ipmipower) and OpenIPMI (ipmi_sim), plus GNU time, and PostgreSQL,
 # MariaDB and RabbitMQ for the multi-conductor Ironic stack, and git for the patch-series tests
-# (the patch tool itself needs neither git nor patch). Debian/Ubuntu only.
+# (the patch tool itself needs neither git nor patch), and nss_wrapper. Debian/Ubuntu only.
 # The stack runs MariaDB and RabbitMQ as private servers in its work directory: the system
 # services this script installs are stopped and disabled again (where systemd runs them).
 set -euo pipefail
@@ -16,6 +16,8 @@ command -v pg_ctlcluster >/dev/null || missing+=(postgresql)  # several conducto
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)  # stack --rpc rabbit
 command -v git >/dev/null || missing+=(git)  # the patch tests make series with git format-patch
 command -v setpriv >/dev/null || missing+=(util-linux)  # the read-only-tree test runs as nobody
+# nss_wrapper: a test process's own hosts file (a host name resolving to ::1, tests/functional/test_ipv6.py)
+[ -e /usr/lib/x86_64-linux-gnu/libnss_wrapper.so ] || missing+=(libnss-wrapper)
 [ ${#missing[@]} -eq 0 ] && exit 0
 as_root=()
 if [ "$(id -u)" -ne 0 ]; then

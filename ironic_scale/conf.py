@@ -89,9 +89,10 @@ OPTS = [
                     "UDP sockets bind to it (port 0). Give each conductor of a host its own "
                     "address, so BMCs, firewalls and the ironic-scale simulator can tell which "
                     "conductor polls which node. Unset (the default): the kernel picks the "
-                    "address by route. It applies to BMCs of its own family: native-ipmi "
-                    "reaches BMCs over IPv4, so an IPv6 address is accepted but not used. "
-                    "It must be a unicast address of this host, or the driver fails to load."),
+                    "address by route. It applies to BMCs of its own family: an IPv4 address "
+                    "to BMCs with IPv4 addresses, an IPv6 address to BMCs with IPv6 addresses "
+                    "(the kernel picks the source for the other family). It must be a unicast "
+                    "address of this host, or the driver fails to load."),
 ]
 
 

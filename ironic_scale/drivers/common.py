@@ -76,9 +76,6 @@ def credentials(node: Any) -> BmcCredentials:
 
 # -- engine ---------------------------------------------------------------------------
 
-_warned_unused_source: set[str] = set()
-
-
 def check_config() -> None:
     """Check the ``[native_ipmi]`` options that no node can fix, when Ironic loads the
     interfaces: a bad value stops the conductor at start-up with the option named,
@@ -87,15 +84,13 @@ def check_config() -> None:
     :raises: InvalidParameterValue (Ironic reports it as DriverLoadError).
     """
     try:
-        source = ns_conf.source_address(CONF)
+        # Either family is fine: it is used for the BMCs of its family (engine.bind_address).
+        ns_conf.source_address(CONF)
     except ValueError as e:
         hint = "" if "unset" in str(e) else (
             "; set it to an address of this host, or leave it unset to let the kernel pick one")
         raise exception.InvalidParameterValue(f"{e}{hint}.") from None
-    if source is not None and ":" in source and source not in _warned_unused_source:
-        _warned_unused_source.add(source)
-        LOG.warning("[native_ipmi]source_address %s is an IPv6 address; native-ipmi reaches "
-                    "BMCs over IPv4, so it is not used (the kernel picks the source).", source)
+
 
 def _engine_config() -> EngineConfig:
     config = ns_conf.engine_config(CONF)

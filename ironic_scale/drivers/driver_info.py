@@ -133,19 +133,17 @@ def _address_problem(address: str, node_uuid: str) -> str | None:
         # Ironic's own rule (ipmitool._validate_ipmi_address), without echoing it whole.
         return (f'Invalid IPMI address "{_shown(address)}" (ipmi_address) for node {node_uuid}. '
                 "Must be a valid IP address or hostname")
-    if ip is not None and ip.version == 6:
-        return (f"ipmi_address {_shown(address)}: native-ipmi does not support IPv6 BMC addresses "
-                "yet; " + _USE_IPMITOOL)
-    return None
+    return None  # an IPv6 address in any spelling, as for Ironic (no brackets): unambiguous
 
 
 def _check_address(info: dict, node_uuid: str, missing: list[str], invalid: list[str]) -> None:
-    """A str that is an IPv4 dotted quad or a host name; falsy is missing (as for Ironic)."""
+    """A str that is an IPv4 dotted quad, an IPv6 address or a host name; falsy is missing
+    (as for Ironic)."""
     address = info.get("ipmi_address")
     if not address:
         missing.append("ipmi_address")
     elif not isinstance(address, str):
-        invalid.append("ipmi_address must be a string (a host name or an IPv4 address), not "
+        invalid.append("ipmi_address must be a string (a host name or an IP address), not "
                        + _type_name(address))
     else:
         problem = _address_problem(address, node_uuid)

@@ -74,6 +74,34 @@ def disable_boot_flag_timeout(engine: Engine, creds: BmcCredentials, timeout: fl
     engine.call(creds, NETFN_CHASSIS, 0x08, b"\x03\x08", timeout)
 
 
+WARM_RESET, COLD_RESET = 0x03, 0x02  # App netfn (IPMI v2.0 sections 20.2, 20.3)
+
+
+def bmc_reset(engine: Engine, creds: BmcCredentials, warm: bool, answer_wait: float,
+              timeout: float) -> bool:
+    """BMC Warm or Cold Reset, sent once; True if the BMC answered it.
+
+    Many BMCs reset without answering (ipmitool expects no answer to a cold reset
+    and reports a missing one as sent), so silence after ``answer_wait`` seconds is
+    not an error. Sent once because the engine would otherwise retransmit an
+    unanswered request and, after a re-login, send it again: one reset could become
+    several. So the session is made ready first (Get Device ID), and the reset's
+    deadline is before its first retransmission (``answer_wait``, at most the
+    engine's retry interval). Afterwards the session is logged out: the BMC may
+    have forgotten it, and the next command logs in afresh.
+
+    :raises: CommandFailed with the BMC's completion code when it refuses the reset.
+    """
+    engine.call(creds, NETFN_APP, 0x01, b"", timeout)
+    try:
+        engine.call(creds, NETFN_APP, WARM_RESET if warm else COLD_RESET, b"", answer_wait)
+        answered = True
+    except errors.BMCTimeout:
+        answered = False
+    engine.close(creds)
+    return answered
+
+
 @dataclass(frozen=True)
 class DeviceId:
     device_id: int

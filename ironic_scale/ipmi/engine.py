@@ -33,7 +33,7 @@ from typing import Any
 
 from ironic_scale.ipmi import errors
 from ironic_scale.ipmi.credentials import BmcCredentials
-from ironic_scale.ipmi.resolver import Resolver, canonical_ipv4
+from ironic_scale.ipmi.resolver import Peer, Resolver, canonical_ipv4, is_ipv6
 from ironic_scale.ipmi.session import (
     ACTIVE,
     AUTHCAP,
@@ -66,7 +66,8 @@ class EngineConfig:
     max_sessions: int = 30000  # least recently used sessions beyond this are logged out
     min_command_interval: float = 0.0  # seconds between the starts of two commands to one BMC
     # Local address the engine's sockets send from (bound with port 0), so a BMC sees
-    # which conductor asks; None: the kernel picks. Only used for BMCs of its family.
+    # which conductor asks; None: the kernel picks. Only used for BMCs of its family
+    # (the sockets of the other family bind to the wildcard address).
     source_address: str | None = None
 
 
@@ -103,7 +104,8 @@ def bind_address(source: str | None, family: int) -> str:
     """What a socket of ``family`` binds to: ``source`` if of that family, else any address.
 
     A source of the other family is not an error: it only applies to BMCs of its own
-    family (the engine reaches BMCs over IPv4 today, so an IPv6 source is unused).
+    family (the engine keeps sockets of both families, an IPv4 source leaves the IPv6
+    ones on the wildcard and vice versa).
     """
     wildcard = "0.0.0.0" if family == socket.AF_INET else "::"
     if source is None:
@@ -148,6 +150,7 @@ class Engine:
         self._next_maintenance = 0.0
         self._epoll: select.epoll | None = None
         self._socks: list[socket.socket] = []
+        self._v6_socks: list[int] = []  # indices in _socks of the IPv6 sockets (after the IPv4 ones)
         self._wake = -1
         self._resolver = Resolver()
         # Bound once: every session keeps these two, and a bound method per session is ~130 bytes.
@@ -353,13 +356,32 @@ class Engine:
             self._thread.start()
 
     def _open_sockets(self) -> list[socket.socket]:
-        """The engine's UDP sockets (IPv4: the engine resolves BMCs to IPv4 only)."""
-        address = bind_address(self.config.source_address, socket.AF_INET)
+        """The engine's UDP sockets: ``sockets`` IPv4 ones, then as many IPv6 ones.
+
+        Both are opened up front (a few descriptors), so the IO thread's set of
+        sockets never changes. A host without IPv6 (or with an IPv6 source address
+        it cannot bind) still gets its IPv4 sockets; only IPv6 BMCs then fail.
+        """
+        socks = self._open_family(socket.AF_INET)
+        try:
+            v6 = self._open_family(socket.AF_INET6)
+        except OSError as e:
+            v6 = []
+            LOG.warning("IPMI engine: no IPv6 sockets (source address %s), BMCs with IPv6 "
+                        "addresses cannot be reached: %s",
+                        bind_address(self.config.source_address, socket.AF_INET6), e.strerror or e)
+        self._v6_socks = list(range(len(socks), len(socks) + len(v6)))
+        return socks + v6
+
+    def _open_family(self, family: int) -> list[socket.socket]:
+        address = bind_address(self.config.source_address, family)
         socks: list[socket.socket] = []
         try:
             for _ in range(self.config.sockets):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sock = socket.socket(family, socket.SOCK_DGRAM)
                 socks.append(sock)
+                if family == socket.AF_INET6:  # IPv4-mapped BMC addresses (::ffff:a.b.c.d) too
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
                 sock.setblocking(False)
                 sock.bind((address, 0))
@@ -503,11 +525,13 @@ class Engine:
             elif kind == "stop":
                 self._stopping = True
 
-    def _start(self, creds: BmcCredentials, peer: tuple[str, int], call: Call, now: float) -> None:
+    def _start(self, creds: BmcCredentials, peer: Peer, call: Call, now: float) -> None:
         try:
             session = self._session(creds, peer, now)
             session.submit(call, now)
             self._arm(session)
+        except errors.IPMIError as e:  # this BMC cannot be reached from here
+            call.finish(e)
         except Exception as e:  # noqa: BLE001 - a bug must fail this call, not lose it
             LOG.exception("IPMI engine failed to start a request to %s", creds.target)
             self.counters["engine_errors"] += 1
@@ -539,7 +563,7 @@ class Engine:
                 self._batches.discard(batch)
                 batch.finish()
 
-    def _session(self, creds: BmcCredentials, peer: tuple[str, int], now: float) -> ClientSession:
+    def _session(self, creds: BmcCredentials, peer: Peer, now: float) -> ClientSession:
         key = creds.session_key
         session = self._sessions.get(key)
         if session is None or session.peer != peer:
@@ -549,7 +573,7 @@ class Engine:
             while sid == 0 or sid in self._by_sid:
                 sid = random.getrandbits(32)
             send, others = self._hooks
-            session = ClientSession(creds, sid, len(self._sessions) % len(self._socks), send,
+            session = ClientSession(creds, sid, self._socket_for(peer, creds), send,
                                     self.config.retry_interval, now,
                                     self.config.min_command_interval, self.counters, others)
             session.peer = peer
@@ -557,6 +581,15 @@ class Engine:
             self._by_sid[sid] = session
             self.counters["sessions_created"] += 1
         return session
+
+    def _socket_for(self, peer: Peer, creds: BmcCredentials) -> int:
+        """Index of the socket a new session to ``peer`` uses: one of its family, in turn."""
+        if not is_ipv6(peer):
+            return len(self._sessions) % (len(self._socks) - len(self._v6_socks))
+        if not self._v6_socks:
+            raise errors.IPMIError(f"cannot reach the BMC at {creds.target}: this host has no "
+                                   "IPv6 socket for the IPMI engine (see the conductor log)")
+        return self._v6_socks[len(self._sessions) % len(self._v6_socks)]
 
     def _other_sessions(self, session: ClientSession) -> int:
         """Sessions besides ``session`` this engine holds or is opening to its BMC."""

@@ -1,15 +1,21 @@
-"""BMC addresses to the (ip, port) their replies come from, bounded in time.
+"""BMC addresses to the peer their replies come from, bounded in time.
 
-Replies are matched by the address they come from, so an address must be in
-the canonical form the kernel reports: ``127.1`` or ``0x7f.0.0.1`` (which
-inet_aton accepts) would never match ``127.0.0.1``. Host names are looked up
-on a small pool of threads, never in the caller's thread without a bound: a
-slow resolver must cost a caller at most its command timeout, and a name is
-looked up at most once per ``ttl`` however many calls use it.
+Replies are matched by the address they come from, so a peer must be exactly
+what ``recvfrom`` reports: ``127.1`` or ``0x7f.0.0.1`` (which inet_aton
+accepts) would never match ``127.0.0.1``, nor ``0:0::1`` match ``::1``. An
+IPv4 peer is ``(ip, port)``, an IPv6 peer ``(ip, port, 0, scope_id)`` (the
+kernel reports flow info 0; the scope is the interface of a link-local address).
+Host names are looked up on a small pool of threads, never in the caller's
+thread without a bound: a slow resolver must cost a caller at most its command
+timeout, and a name is looked up at most once per ``ttl`` however many calls use it.
+
+A name with both IPv4 and IPv6 addresses gets the first one getaddrinfo returns
+that this host can send to, as ipmitool does (RFC 6724 order, /etc/gai.conf).
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import string
@@ -21,7 +27,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from ironic_scale.ipmi import errors
 
-Lookup = Callable[[str, int], tuple[str, int]]
+Peer = tuple  # (ip, port) for IPv4, (ip, port, 0, scope_id) for IPv6, as recvfrom reports it
+Lookup = Callable[[str, int], Peer]
 _NUMERIC = set(string.hexdigits + "xX.")
 
 
@@ -44,9 +51,58 @@ def canonical_ipv4(address: str) -> str | None:
         return None
 
 
-def _getaddrinfo(host: str, port: int) -> tuple[str, int]:
-    info = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)
-    return info[0][4][:2]
+def is_ipv6(peer: Peer) -> bool:
+    """Whether ``peer`` (from the resolver or recvfrom) is an IPv6 socket address."""
+    return len(peer) == 4
+
+
+def _peer(sockaddr: tuple) -> Peer:
+    """A getaddrinfo socket address as recvfrom will report its replies' source.
+
+    Python formats both with getnameinfo(NI_NUMERICHOST), so the text already matches.
+    """
+    if len(sockaddr) == 2:
+        return (sockaddr[0], sockaddr[1])
+    return (sockaddr[0], sockaddr[1], 0, sockaddr[3])
+
+
+@functools.lru_cache(maxsize=65536)
+def numeric_ipv6(address: str, port: int) -> Peer | None:
+    """The peer of a numeric IPv6 address (any RFC 4291 spelling, ``%zone`` too), else None.
+
+    Cached: the power-sync hot path resolves the same few thousand addresses again
+    and again, and a numeric address never changes its meaning.
+    """
+    if ":" not in address:
+        return None
+    try:
+        info = socket.getaddrinfo(address, port, socket.AF_INET6, socket.SOCK_DGRAM, 0,
+                                  socket.AI_NUMERICHOST)
+    except (OSError, UnicodeError, ValueError):
+        return None
+    return _peer(info[0][4])
+
+
+def _reachable(family: int, sockaddr: tuple) -> bool:
+    """Whether this host can send to ``sockaddr`` (ipmitool's test: a UDP connect)."""
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect(sockaddr)
+        return True
+    except OSError:
+        return False
+
+
+def _getaddrinfo(host: str, port: int) -> Peer:
+    """The first address of ``host`` this host can send to, in getaddrinfo's order."""
+    infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_DGRAM)
+    usable = [i for i in infos if i[0] in (socket.AF_INET, socket.AF_INET6)]
+    for family, _, _, _, sockaddr in usable:
+        if len(usable) == 1 or _reachable(family, sockaddr):
+            return _peer(sockaddr)
+    if usable:
+        raise OSError(f"no route to any of its addresses ({', '.join(i[4][0] for i in usable)})")
+    raise OSError("it has no IPv4 or IPv6 address")
 
 
 class Resolver:
@@ -58,15 +114,20 @@ class Resolver:
         # Reentrant: a lookup that finishes at once runs its done-callback in
         # the submitting thread, inside resolve()'s locked block.
         self._lock = threading.RLock()
-        self._cache: dict[tuple[str, int], tuple[float, tuple[str, int]]] = {}
+        self._cache: dict[tuple[str, int], tuple[float, Peer]] = {}
         self._pending: dict[tuple[str, int], Future] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ipmi-resolver")
 
-    def resolve(self, address: str, port: int, timeout: float) -> tuple[str, int]:
-        """(ip, port) for ``address``; raises IPMIError, at the latest after ``timeout``."""
+    def resolve(self, address: str, port: int, timeout: float) -> Peer:
+        """The peer for ``address``; raises IPMIError, at the latest after ``timeout``."""
         numeric = canonical_ipv4(address)
         if numeric is not None:
             return (numeric, port)
+        if ":" in address:  # never a host name
+            peer = numeric_ipv6(address, port)
+            if peer is None:
+                raise errors.IPMIError(f"BMC address {address} is not a valid IPv6 address")
+            return peer
         key = (address, port)
         now = time.monotonic()
         with self._lock:

@@ -83,6 +83,8 @@ class Behaviour:
     session_timeout: float = 60.0  # idle seconds before a session is freed
     boot_flag_timeout: float = 60.0  # seconds before one-time boot flags lapse
     sdr_fault: str = ""  # a broken or hostile SDR repository (sdr.SDR_FAULTS); "" healthy
+    reset_downtime: float = 0.5  # seconds a BMC Cold Reset leaves the BMC silent (sessions gone)
+    silent_cold_reset: bool = False  # reset without answering the Cold Reset (as many BMCs do)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.loss <= 1.0:
@@ -96,11 +98,11 @@ class Behaviour:
         for key, value in changes.items():
             if key == "latency":
                 parsed[key] = Latency.parse(value)  # type: ignore[arg-type]
-            elif key in ("settle", "session_timeout", "boot_flag_timeout"):
+            elif key in ("settle", "session_timeout", "boot_flag_timeout", "reset_downtime"):
                 parsed[key] = parse_duration(value)  # type: ignore[arg-type]
             elif key == "loss":
                 parsed[key] = float(value)  # type: ignore[arg-type]
-            elif key == "dead":
+            elif key in ("dead", "silent_cold_reset"):
                 parsed[key] = bool(value)
             elif key == "session_slots":
                 parsed[key] = int(value)  # type: ignore[call-overload]
@@ -115,5 +117,6 @@ class Behaviour:
             "latency": str(self.latency), "loss": self.loss, "dead": self.dead,
             "session_slots": self.session_slots, "settle": self.settle,
             "session_timeout": self.session_timeout, "boot_flag_timeout": self.boot_flag_timeout,
-            "sdr_fault": self.sdr_fault,
+            "sdr_fault": self.sdr_fault, "reset_downtime": self.reset_downtime,
+            "silent_cold_reset": self.silent_cold_reset,
         }

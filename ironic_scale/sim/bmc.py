@@ -284,6 +284,8 @@ class Bmc:
         req = wire.Request.decode(payload)
         s.last_seen = now
         msg = commands.dispatch(self, s, req, now)
+        if msg is None:
+            return None
         replies = []
         for m in [msg, *self.deferred]:
             s.out_seq = (s.out_seq % 0xFFFFFFFF) + 1

@@ -1,8 +1,9 @@
 """IPMI commands the simulated BMC answers, one small function each.
 
 Every handler takes ``(bmc, session, data, now)`` and returns
-``(completion_code, response_data)``. Unknown commands get 0xC1 (invalid
-command), short requests 0xC7, as real BMCs answer them.
+``(completion_code, response_data)``, or raises ``Unanswered`` where a real BMC
+stays silent. Unknown commands get 0xC1 (invalid command), short requests 0xC7,
+as real BMCs answer them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 Handler = Callable[["Bmc", "Session | None", bytes, float], tuple[int, bytes]]
 
 NETFN_CHASSIS, NETFN_SENSOR, NETFN_APP, NETFN_STORAGE = 0x00, 0x04, 0x06, 0x0A
-PRIV_NONE, PRIV_CALLBACK, PRIV_USER, PRIV_OPERATOR = 0, 1, 2, 3
+PRIV_NONE, PRIV_CALLBACK, PRIV_USER, PRIV_OPERATOR, PRIV_ADMIN = 0, 1, 2, 3, 4
 
 HANDLERS: dict[tuple[int, int], tuple[str, int, Handler]] = {}
 # Commands answered outside a session (IPMI v2.0 section 13.14).
@@ -39,8 +40,12 @@ def command(netfn: int, cmd: int, name: str, priv: int) -> Callable[[Handler], H
     return register
 
 
-def dispatch(bmc: "Bmc", session: "Session | None", req: wire.Request, now: float) -> bytes:
-    """Run one request and encode the response message."""
+class Unanswered(Exception):
+    """The BMC sends no response to this request (it went down while running it)."""
+
+
+def dispatch(bmc: "Bmc", session: "Session | None", req: wire.Request, now: float) -> bytes | None:
+    """Run one request and encode the response message; None: no response."""
     entry = HANDLERS.get((req.netfn, req.cmd))
     if entry is None:
         bmc.counters["req.unknown"] += 1
@@ -53,6 +58,8 @@ def dispatch(bmc: "Bmc", session: "Session | None", req: wire.Request, now: floa
         cc, data = fn(bmc, session, req.data, now)
     except (IndexError, struct.error):  # request data shorter than the command needs
         cc, data = wire.CC_REQ_DATA_LEN_INVALID, b""
+    except Unanswered:
+        return None
     return req.response(cc, data)
 
 
@@ -66,6 +73,26 @@ def get_device_id(bmc, session, data, now):
     # SDR repository + sensor + chassis device; IPMI 2.0; firmware 1.23.
     return OK, (bytes((0x20, 0x01, 0x01, 0x23, 0x02, 0x83))
                 + MANUFACTURER_ID.to_bytes(3, "little") + struct.pack("<H", PRODUCT_ID) + bytes(4))
+
+
+@command(NETFN_APP, 0x02, "cold_reset", PRIV_ADMIN)
+def cold_reset(bmc, session, data, now):
+    """The BMC restarts: every session is gone, silent for ``reset_downtime``.
+
+    It answers first (the answer is sealed with the session's keys, which the
+    handler keeps), unless ``silent_cold_reset``: many BMCs reset before answering.
+    """
+    bmc.reboot_bmc(now, bmc.behaviour.reset_downtime)
+    if bmc.behaviour.silent_cold_reset:
+        raise Unanswered
+    return OK, b""
+
+
+@command(NETFN_APP, 0x03, "warm_reset", PRIV_ADMIN)
+def warm_reset(bmc, session, data, now):
+    """Management functions restart in place; sessions and host state stay (counted
+    as ``req.warm_reset``)."""
+    return OK, b""
 
 
 @command(NETFN_APP, 0x38, "get_channel_auth_caps", PRIV_NONE)
@@ -129,7 +156,8 @@ def get_session_info(bmc, session, data, now):
     head = bytes((target.handle if target else 0, bmc.behaviour.session_slots, len(active)))
     if target is None:
         return OK, head
-    ip = socket.inet_aton(target.peer[0])
+    # An IPv6 console shows as 0.0.0.0: this layout has room for IPv4 only.
+    ip = socket.inet_aton(target.peer[0]) if len(target.peer) == 2 else bytes(4)
     return OK, head + bytes((2, target.priv, 0x11)) + ip + bytes(6) + struct.pack("<H", target.peer[1])
 
 
@@ -154,7 +182,9 @@ def send_message(bmc, session, data, now):
     if (channel, inner[0]) != BRIDGED_TARGET:
         return CC_NAK_ON_WRITE, b""
     req.rq_addr = wire.CONSOLE_ADDRESS  # deliver the answer to the console
-    bmc.deferred.append(dispatch(bmc, session, req, now))
+    answer = dispatch(bmc, session, req, now)
+    if answer is not None:
+        bmc.deferred.append(answer)
     return OK, b""
 
 

@@ -142,7 +142,8 @@ class Fleet:
         self.loop = loop
         for ep in self.endpoints:
             try:
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                family = socket.AF_INET6 if ":" in ep.address else socket.AF_INET
+                sock = socket.socket(family, socket.SOCK_DGRAM)
             except OSError as e:
                 if e.errno in (errno.EMFILE, errno.ENFILE):
                     limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
@@ -157,7 +158,7 @@ class Fleet:
                 sock.close()
                 hint = {errno.EADDRINUSE: " (is another simulator or ipmi_sim running?)",
                         errno.EACCES: " (ports below 1024 need root: use --port 6230)",
-                        errno.EADDRNOTAVAIL: " (only 127.0.0.0/8 is served)"}.get(e.errno, "")
+                        errno.EADDRNOTAVAIL: " (only 127.0.0.0/8 and ::1 are served)"}.get(e.errno, "")
                 raise StartupError(f"cannot listen on {ep.key}: {e.strerror}{hint}") from None
             self.sockets.append(sock)
             loop.add_reader(sock.fileno(), self._readable, sock, self.bmcs[ep.key])

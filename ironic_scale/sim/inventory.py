@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+LOOPBACK6 = ipaddress.IPv6Address("::1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,13 +27,26 @@ class Endpoint:
 
     @property
     def key(self) -> str:
-        """How the control channel names this BMC."""
+        """How the control channel names this BMC (an IPv6 address in brackets)."""
+        if ":" in self.address:
+            return f"[{self.address}]:{self.port}"
         return f"{self.address}:{self.port}"
 
 
 def loopback_addresses(base: str, count: int) -> list[str]:
-    """``count`` addresses from ``base`` on, skipping .0 and .255, all in 127/8."""
+    """``count`` addresses from ``base`` on, skipping .0 and .255, all in 127/8; or ``::1``.
+
+    IPv6 has one loopback address: BMCs there differ by port (``--per-port``).
+    """
     start = ipaddress.ip_address(base)
+    if start.version == 6:
+        if start != LOOPBACK6:
+            raise ValueError(f"address {base} is not on loopback (::1): the simulator only "
+                             "listens on loopback")
+        if count > 1:
+            raise ValueError("IPv6 has one loopback address, ::1: put its BMCs on consecutive "
+                             "ports (--per-port)")
+        return [str(start)]
     if start not in LOOPBACK:
         raise ValueError(f"address {base} is not on loopback (127.0.0.0/8): the simulator "
                          "only listens on loopback")

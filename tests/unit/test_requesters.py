@@ -63,7 +63,8 @@ def test_engine_refuses_a_bad_source_when_made_and_binds_a_good_one():
     engine = Engine(EngineConfig(sockets=2, source_address=A))
     try:
         engine.stats()  # starts the engine: its sockets are open now
-        assert {s.getsockname()[0] for s in engine._socks} == {A}
+        # Two IPv4 sockets on the source; two IPv6 ones on the wildcard (it is no IPv6 source).
+        assert [s.getsockname()[0] for s in engine._socks] == [A, A, "::", "::"]
     finally:
         engine.shutdown()
 
@@ -72,7 +73,7 @@ def test_engine_sockets_bind_any_address_for_a_source_of_the_other_family():
     engine = Engine(EngineConfig(sockets=1, source_address="::1"))
     try:
         engine.stats()
-        assert engine._socks[0].getsockname()[0] == "0.0.0.0"
+        assert [s.getsockname()[0] for s in engine._socks] == ["0.0.0.0", "::1"]
     finally:
         engine.shutdown()
 

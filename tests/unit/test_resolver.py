@@ -67,3 +67,22 @@ def test_a_failed_lookup_is_a_clear_error():
 
 def test_localhost_resolves_from_the_hosts_file():
     assert Resolver().resolve("localhost", 623, 5.0) == ("127.0.0.1", 623)
+
+
+@pytest.mark.parametrize("spelling", ["::1", "0:0::1", "0:0:0:0:0:0:0:1", "0000::0001"])
+def test_ipv6_spellings_become_the_peer_recvfrom_reports(spelling):
+    # recvfrom on an AF_INET6 socket reports ("::1", port, 0, 0) for a reply from ::1.
+    assert Resolver().resolve(spelling, 30000, 1.0) == ("::1", 30000, 0, 0)
+
+
+def test_ipv4_mapped_ipv6_stays_ipv6_as_the_kernel_reports_it():
+    assert Resolver().resolve("::FFFF:127.0.0.1", 623, 1.0) == ("::ffff:127.0.0.1", 623, 0, 0)
+
+
+@pytest.mark.parametrize("text", ["1::2::3", "::1%", "[::1]", ":::1"])
+def test_bad_ipv6_is_a_clear_error_not_a_lookup(text):
+    def lookup(host, port):
+        raise AssertionError("looked up an address with a colon")
+
+    with pytest.raises(errors.IPMIError, match="is not a valid IPv6 address"):
+        Resolver(lookup=lookup).resolve(text, 623, 1.0)

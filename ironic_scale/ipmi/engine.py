@@ -33,7 +33,7 @@ from typing import Any
 
 from ironic_scale.ipmi import errors
 from ironic_scale.ipmi.credentials import BmcCredentials
-from ironic_scale.ipmi.resolver import Peer, Resolver, canonical_ipv4, is_ipv6
+from ironic_scale.ipmi.resolver import Peer, Resolver, is_ipv6, numeric_peer
 from ironic_scale.ipmi.session import (
     ACTIVE,
     AUTHCAP,
@@ -225,8 +225,8 @@ class Engine:
         """
         if self._thread is None or self._jobs:
             return False
-        numeric = canonical_ipv4(creds.address)
-        if numeric is None:
+        peer = numeric_peer(creds.address, creds.port)
+        if peer is None:
             return False
         _check_request(netfn, cmd, lun, timeout)
         if not self._state.acquire(blocking=False):
@@ -236,7 +236,7 @@ class Engine:
                 return False
             now = time.monotonic()
             call = Call(netfn, cmd, bytes(data), now + timeout, waiter, lun, creds.bridge)
-            self._start(creds, (numeric, creds.port), call, now)
+            self._start(creds, peer, call, now)
             self.counters["direct_starts"] += 1
             # The IO thread sleeps until _wake_at: wake it if this call needs it sooner
             # (its retransmit timer, or a batch slot freed by an expiry in _start).
@@ -247,20 +247,20 @@ class Engine:
             self._state.release()
 
     def _resolve_all(self, creds: Sequence[BmcCredentials],
-                     timeout: float) -> dict[tuple[str, int], tuple[str, int] | errors.IPMIError]:
-        """Every BMC's (ip, port), or why not; names are looked up side by side, each
+                     timeout: float) -> dict[tuple[str, int], Peer | errors.IPMIError]:
+        """Every BMC's peer, or why not; names are looked up side by side, each
         bounded by ``timeout``, so one slow name does not hold up the others."""
-        peers: dict[tuple[str, int], tuple[str, int] | errors.IPMIError] = {}
+        peers: dict[tuple[str, int], Peer | errors.IPMIError] = {}
         names = []
         for c in creds:
             key = (c.address, c.port)
             if key not in peers:
-                numeric = canonical_ipv4(c.address)
-                peers[key] = (numeric, c.port) if numeric is not None else errors.IPMIError("")
-                if numeric is None:
+                peer = numeric_peer(c.address, c.port)
+                peers[key] = peer if peer is not None else errors.IPMIError("")
+                if peer is None:
                     names.append(key)
 
-        def resolve(key: tuple[str, int]) -> tuple[str, int] | errors.IPMIError:
+        def resolve(key: tuple[str, int]) -> Peer | errors.IPMIError:
             try:
                 return self._resolver.resolve(key[0], key[1], timeout)
             except errors.IPMIError as e:

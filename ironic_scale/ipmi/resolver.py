@@ -83,6 +83,17 @@ def numeric_ipv6(address: str, port: int) -> Peer | None:
     return _peer(info[0][4])
 
 
+def numeric_peer(address: str, port: int) -> Peer | None:
+    """The peer of a numeric IPv4 or IPv6 address, or None for a host name (or junk).
+
+    No lookup and no lock: what the engine's fast paths ask before they bypass the resolver.
+    """
+    numeric = canonical_ipv4(address)
+    if numeric is not None:
+        return (numeric, port)
+    return numeric_ipv6(address, port) if ":" in address else None
+
+
 def _reachable(family: int, sockaddr: tuple) -> bool:
     """Whether this host can send to ``sockaddr`` (ipmitool's test: a UDP connect)."""
     try:

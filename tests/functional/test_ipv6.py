@@ -55,6 +55,17 @@ def test_bmcs_on_ipv6_loopback_by_port(fleet6, engine_factory):
     assert engine.stats()["logins"] == 3
 
 
+def test_ipv6_calls_and_sweeps_take_the_fast_paths(fleet6, engine_factory):
+    # A numeric IPv6 address needs no lookup: a blocking call starts in the caller's
+    # thread and a sweep needs no resolver thread, as for IPv4.
+    engine = engine_factory()
+    creds = [creds_of(ep) for ep in fleet6.endpoints]
+    assert engine.submit_many(creds, 0x00, 0x01, timeout=5).result(10)[0][0] & 1 == 0
+    for _ in range(5):
+        assert commands.get_power(engine, creds[0], 5) is False
+    assert engine.stats().get("direct_starts", 0) > 0, "IPv6 calls all went through the queue"
+
+
 @pytest.mark.parametrize("spelling", ["0:0::1", "0000:0000:0000:0000:0000:0000:0000:0001"])
 def test_any_ipv6_spelling_matches_the_replies(fleet6, engine_factory, spelling):
     # The kernel reports replies from "::1": a session keyed by another spelling must

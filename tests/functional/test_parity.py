@@ -15,6 +15,8 @@ import ironic.tests.unit  # noqa: F401 - first: selects oslo.service's threading
 
 import contextlib
 import random
+import tempfile
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -268,8 +270,6 @@ class IpmiSimParity(_Parity, NativeIPMITestCase):
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        import tempfile
-        from pathlib import Path
         cls._stack = contextlib.ExitStack()
         cls.addClassCleanup(cls._stack.close)
         work = Path(cls._stack.enter_context(tempfile.TemporaryDirectory(prefix="parity-ipmi_sim-")))

@@ -3,18 +3,6 @@
 Mirrors Ironic's ``IPMIManagement`` (ipmitool) decision by decision: the boot
 flag timeout, UEFI flags, ``ipmi_force_boot_device`` and the Supermicro UEFI
 disk quirk, so a node behaves the same whichever of the two it uses.
-
-Boot flags valid bit (IPMI v2.0 table 28-14, parameter 5 byte 1 bit 7):
-ipmitool's ``get_boot_device`` ignores it and reports the device selector.
-A BMC clears the bit when the host has booted or the 60 s timeout lapsed
-(parameter 3), keeping the selector, so "no override" is the right answer
-then and ipmitool's is stale; ``native-ipmi`` reports None/None when byte 1
-still has its persistent or EFI bit but lost the valid bit. Some BMCs
-(OpenIPMI's ``ipmi_sim``) do not keep byte 1 at all and answer it as 00h
-with the selector set: there the selector is the only information and both
-drivers report it, one-time, as ipmitool does. A legacy one-time flag
-consumed by a boot also reads 00h + selector and is reported as ipmitool
-reports it (the two cases cannot be told apart on the wire).
 """
 
 from __future__ import annotations
@@ -182,8 +170,7 @@ class NativeIPMIManagement(conductor_stop.LogsOutOnConductorStop, base.Managemen
 
         With ``ipmi_force_boot_device`` the device Ironic keeps re-applying is
         reported (as ipmitool does); otherwise the BMC's boot flags. Flags
-        that lost the valid bit but kept persistent/EFI are no override (both
-        None); a byte 1 of 00h is read as ipmitool reads it (module docstring).
+        without the valid bit are no override: both values are None then.
         """
         node = task.node
         common.credentials(node)
@@ -193,7 +180,7 @@ class NativeIPMIManagement(conductor_stop.LogsOutOnConductorStop, base.Managemen
                 and info.get("is_next_boot_persistent", True)):
             return {"boot_device": info["persistent_boot_device"], "persistent": True}
         flags = common.run(node, "get boot device", commands.get_boot_flags)
-        if not flags.valid and (flags.persistent or flags.efi or flags.device is None):
+        if not flags.valid:
             return {"boot_device": None, "persistent": None}
         device = flags.device if flags.device in SUPPORTED_BOOT_DEVICES else None
         return {"boot_device": device, "persistent": flags.persistent}

@@ -8,7 +8,7 @@ from ironic.common import boot_devices, exception, states
 from ironic.conductor import task_manager
 from ironic.conductor import utils as cond_utils
 
-from ironic_scale.drivers import common, management
+from ironic_scale.drivers import management
 from tests.unit.drivers import NativeIPMITestCase
 
 BIOS_MODE = {"capabilities": "boot_mode:bios"}
@@ -79,32 +79,6 @@ class BootDeviceTestCase(NativeIPMITestCase):
         node = self.create_node(driver_info=self.driver_info(bmc, ipmi_disable_boot_timeout="false"))
         self._set(node, boot_devices.PXE)
         self.assertEqual(0, self.bmc_state(bmc)["boot_flag_clearing"])
-        self.assertEqual({"boot_device": None, "persistent": None}, self._get(node))
-
-    def _store_raw_flags(self, node, flags: bytes):
-        # Set System Boot Options parameter 5 as raw bytes: the simulator keeps
-        # byte 1 as sent, so it answers like a BMC that does not keep the valid bit.
-        common.run(node, "raw boot flags", lambda engine, creds, timeout: engine.call(
-            creds, 0x00, 0x08, b"\x05" + flags, timeout))
-
-    def test_byte_one_zero_reports_the_selector_as_ipmitool(self):
-        # ipmi_sim's shape: byte 1 answered as 00h (no valid bit), selector kept.
-        bmc = self.bmc()
-        node = self.create_node(bmc)
-        self._store_raw_flags(node, bytes((0x00, 0x04, 0, 0, 0)))
-        self.assertEqual({"boot_device": boot_devices.PXE, "persistent": False}, self._get(node))
-
-    def test_valid_bit_cleared_with_persistent_kept_is_no_override(self):
-        # A BMC that cleared only bit 7 (table 28-14) of a persistent disk flag.
-        bmc = self.bmc()
-        node = self.create_node(bmc)
-        self._store_raw_flags(node, bytes((0x40, 0x08, 0, 0, 0)))
-        self.assertEqual({"boot_device": None, "persistent": None}, self._get(node))
-
-    def test_no_selector_without_valid_bit_is_no_override(self):
-        bmc = self.bmc()
-        node = self.create_node(bmc)
-        self._store_raw_flags(node, bytes(5))
         self.assertEqual({"boot_device": None, "persistent": None}, self._get(node))
 
     def test_boot_timeout_disabled_keeps_the_flags(self):

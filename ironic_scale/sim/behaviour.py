@@ -83,6 +83,9 @@ class Behaviour:
     session_timeout: float = 60.0  # idle seconds before a session is freed
     boot_flag_timeout: float = 60.0  # seconds before one-time boot flags lapse
     sdr_fault: str = ""  # a broken or hostile SDR repository (sdr.SDR_FAULTS); "" healthy
+    # False: Get System Boot Options answers byte 1 of the boot flags (valid,
+    # persistent, EFI) as 0 while still booting as told, like OpenIPMI ipmi_sim.
+    boot_flags_byte1: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.loss <= 1.0:
@@ -100,7 +103,7 @@ class Behaviour:
                 parsed[key] = parse_duration(value)  # type: ignore[arg-type]
             elif key == "loss":
                 parsed[key] = float(value)  # type: ignore[arg-type]
-            elif key == "dead":
+            elif key in ("dead", "boot_flags_byte1"):
                 parsed[key] = bool(value)
             elif key == "session_slots":
                 parsed[key] = int(value)  # type: ignore[call-overload]
@@ -115,5 +118,5 @@ class Behaviour:
             "latency": str(self.latency), "loss": self.loss, "dead": self.dead,
             "session_slots": self.session_slots, "settle": self.settle,
             "session_timeout": self.session_timeout, "boot_flag_timeout": self.boot_flag_timeout,
-            "sdr_fault": self.sdr_fault,
+            "sdr_fault": self.sdr_fault, "boot_flags_byte1": self.boot_flags_byte1,
         }

@@ -38,7 +38,6 @@ USER, PASSWORD = "admin", "password"
 DEAD_ADDRESS = "127.139.255.1"  # nothing listens here (this file's range: 127.130-139)
 DRIVERS = ("ipmitool", "native-ipmi")
 
-# (test, BMC kind or "*") -> (ipmitool's answer, native-ipmi's answer, why they differ).
 _SIM = "ironic-scale sim"
 _THRESHOLD_KEYS_IPMITOOL = [
     "Entity ID", "Event Message Control", "Lower critical", "Lower non-critical",
@@ -47,6 +46,7 @@ _THRESHOLD_KEYS_IPMITOOL = [
     "Readable Thresholds", "Sensor ID", "Sensor Reading", "Sensor Type (Threshold)",
     "Settable Thresholds", "Status", "Threshold Read Mask", "Upper critical", "Upper non-critical",
     "Upper non-recoverable"]
+# (test, BMC kind or "*") -> (ipmitool's answer, native-ipmi's answer, why they differ).
 DIFFERENCES: dict[tuple[str, str], tuple[Any, Any, str]] = {
     ("boot_device_after_boot", _SIM): (
         ("2004000000", {"boot_device": "pxe", "persistent": False}),

@@ -3,6 +3,20 @@
 Mirrors Ironic's ``IPMIManagement`` (ipmitool) decision by decision: the boot
 flag timeout, UEFI flags, ``ipmi_force_boot_device`` and the Supermicro UEFI
 disk quirk, so a node behaves the same whichever of the two it uses.
+
+The boot flags valid bit (IPMI v2.0 table 28-14, parameter 5 byte 1 bit 7)
+is where the two part on purpose. ipmitool's ``get_boot_device`` ignores it
+and reports the device selector; but a BMC clears the bit (keeping the
+selector) when the host boots with one-time flags or after the 60 s timeout
+(section 28.12; which events clear it is parameter 3, "boot flag valid bit
+clearing"), so on a BMC that follows the spec ipmitool reports a device the
+next boot will not use. Here flags without the valid bit read as no override
+(``boot_device`` None). Some BMCs never report the bit (OpenIPMI ``ipmi_sim``
+answers the whole byte as 0 yet boots as told): ``set_boot_device`` reads the
+flags back once, and if the BMC dropped the bit at once although its timeout
+was disabled, the node is marked (driver_internal_info
+``native_ipmi_boot_valid_bit_unreported``) and its selector is reported as
+ipmitool does. With no override ``persistent`` is False, as with ipmitool.
 """
 
 from __future__ import annotations
@@ -46,6 +60,9 @@ IANA_VENDORS = {
 # Set System Boot Options parameter 5 with Supermicro's UEFI hard disk selector
 # (0x24), as ipmitool's _vendor_aware_boot_device_map sends it.
 _NETFN_CHASSIS, _CMD_SET_BOOT_OPTIONS, _SUPERMICRO_UEFI_DISK = 0x00, 0x08, 0x24
+
+# driver_internal_info key: this node's BMC does not report the boot flags valid bit.
+VALID_BIT_UNREPORTED = "native_ipmi_boot_valid_bit_unreported"
 
 
 def vendor_name(manufacturer_id: int) -> str:
@@ -104,6 +121,27 @@ def sensors_to_ironic(node_uuid: str, readings: list[dict[str, Any]]) -> dict[st
     return out
 
 
+def _learn_valid_bit(task: Any, device: str) -> None:
+    """Read the flags just set back once: does this BMC report the valid bit?
+
+    The 60 s timeout is disabled and the host has not booted, so a BMC that
+    follows the spec still shows the bit; one that shows our selector without
+    it never reports the bit (see the module docstring). Remembered per node.
+    """
+    node = task.node
+    try:
+        flags = common.run(node, "get boot device (read back)", commands.get_boot_flags)
+    except exception.IPMIFailure:
+        return  # the flags are set; learn another time
+    if flags.device != device:
+        return
+    node.set_driver_internal_info(VALID_BIT_UNREPORTED, not flags.valid)
+    node.save()
+    if not flags.valid:
+        LOG.warning("The BMC of node %(node)s does not report the boot flags valid bit; "
+                    "its boot device selector is reported as set", {"node": node.uuid})
+
+
 def _is_true(value: Any) -> bool:
     return strutils.bool_from_string(value)
 
@@ -144,7 +182,8 @@ class NativeIPMIManagement(conductor_stop.LogsOutOnConductorStop, base.Managemen
         idt = node.driver_info.get("ipmi_disable_boot_timeout")
         if idt is None:
             idt = CONF.ipmi.disable_boot_timeout
-        if _is_true(idt):
+        timeout_disabled = _is_true(idt)
+        if timeout_disabled:
             common.run(node, "boot flag timeout disable", commands.disable_boot_flag_timeout)
         else:
             LOG.info("For node %(node_uuid)s, driver_info['ipmi_disable_boot_timeout'] is set "
@@ -163,6 +202,8 @@ class NativeIPMIManagement(conductor_stop.LogsOutOnConductorStop, base.Managemen
             return
         common.run(node, f"set boot device {device}", commands.set_boot_flags, device,
                    persistent, efi)
+        if timeout_disabled and VALID_BIT_UNREPORTED not in node.driver_internal_info:
+            _learn_valid_bit(task, device)
 
     @METRICS.timer("NativeIPMIManagement.get_boot_device")
     def get_boot_device(self, task: Any) -> dict[str, Any]:
@@ -170,7 +211,8 @@ class NativeIPMIManagement(conductor_stop.LogsOutOnConductorStop, base.Managemen
 
         With ``ipmi_force_boot_device`` the device Ironic keeps re-applying is
         reported (as ipmitool does); otherwise the BMC's boot flags. Flags
-        without the valid bit are no override: both values are None then.
+        without the valid bit are no override ({'boot_device': None,
+        'persistent': False}) unless the BMC never reports that bit.
         """
         node = task.node
         common.credentials(node)
@@ -180,8 +222,8 @@ class NativeIPMIManagement(conductor_stop.LogsOutOnConductorStop, base.Managemen
                 and info.get("is_next_boot_persistent", True)):
             return {"boot_device": info["persistent_boot_device"], "persistent": True}
         flags = common.run(node, "get boot device", commands.get_boot_flags)
-        if not flags.valid:
-            return {"boot_device": None, "persistent": None}
+        if not flags.valid and not info.get(VALID_BIT_UNREPORTED):
+            return {"boot_device": None, "persistent": False}
         device = flags.device if flags.device in SUPPORTED_BOOT_DEVICES else None
         return {"boot_device": device, "persistent": flags.persistent}
 

@@ -229,17 +229,23 @@ class _Reader:
         return tuple(out)
 
 
-def _repository_stamp(reader: _Reader) -> bytes:
-    """The repository's last addition and last erase timestamps (Get SDR Repository Info)."""
+def _repository_info(reader: _Reader) -> tuple[bytes, int]:
+    """Get SDR Repository Info: (last addition and erase timestamps, record count)."""
     info = reader.call(NETFN_STORAGE, CMD_SDR_INFO)
     if len(info) < 14 or info[0] != 0x51:
         raise reader.fail("no SDR repository of version 1.5 (Get SDR Repository Info)")
-    return bytes(info[5:13])
+    return bytes(info[5:13]), struct.unpack_from("<H", info, 1)[0]
 
 
 def _records(reader: _Reader, cache: SdrCache) -> tuple[bytes, ...]:
-    """The BMC's records: from the cache while its timestamps match, else read anew."""
-    key, stamp = cache_key(reader.creds), _repository_stamp(reader)
+    """The BMC's records: from the cache while its timestamps match, else read anew.
+
+    An empty repository (count 0) has no first record to ask for: OpenIPMI's
+    ipmi_sim answers Get SDR 0000 with 0xCB. None are read then, as ipmitool.
+    """
+    key, (stamp, count) = cache_key(reader.creds), _repository_info(reader)
+    if count == 0:
+        return ()
     records = cache.get(key, stamp, time.monotonic())
     if records is None:
         records = reader.records()

@@ -85,6 +85,9 @@ class Behaviour:
     sdr_fault: str = ""  # a broken or hostile SDR repository (sdr.SDR_FAULTS); "" healthy
     reset_downtime: float = 0.5  # seconds a BMC Cold Reset leaves the BMC silent (sessions gone)
     silent_cold_reset: bool = False  # reset without answering the Cold Reset (as many BMCs do)
+    # False: Get System Boot Options answers byte 1 of the boot flags (valid,
+    # persistent, EFI) as 0 while still booting as told, like OpenIPMI ipmi_sim.
+    boot_flags_byte1: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.loss <= 1.0:
@@ -102,7 +105,7 @@ class Behaviour:
                 parsed[key] = parse_duration(value)  # type: ignore[arg-type]
             elif key == "loss":
                 parsed[key] = float(value)  # type: ignore[arg-type]
-            elif key in ("dead", "silent_cold_reset"):
+            elif key in ("dead", "silent_cold_reset", "boot_flags_byte1"):
                 parsed[key] = bool(value)
             elif key == "session_slots":
                 parsed[key] = int(value)  # type: ignore[call-overload]
@@ -118,5 +121,5 @@ class Behaviour:
             "session_slots": self.session_slots, "settle": self.settle,
             "session_timeout": self.session_timeout, "boot_flag_timeout": self.boot_flag_timeout,
             "sdr_fault": self.sdr_fault, "reset_downtime": self.reset_downtime,
-            "silent_cold_reset": self.silent_cold_reset,
+            "silent_cold_reset": self.silent_cold_reset, "boot_flags_byte1": self.boot_flags_byte1,
         }

@@ -254,6 +254,8 @@ def get_boot_options(bmc, session, data, now):
         value = bmc.boot_info_ack
     elif param == 5:
         value = bytes(bmc.active_boot_flags(now))
+        if not bmc.behaviour.boot_flags_byte1:
+            value = b"\x00" + value[1:]
     else:
         return wire.CC_PARAM_NOT_SUPPORTED, b""
     return OK, bytes((0x01, param)) + value

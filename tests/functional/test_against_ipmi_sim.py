@@ -6,12 +6,8 @@ test sends the *same* request to both with a real client (``ipmitool -I
 lanplus -C 3``, or a hand-built sessionless datagram for the pre-session
 command) and compares the answers.
 
-``ipmi_sim`` is configured to look like our simulator: same user (admin /
-password, admin privilege), same Get Device ID identity, no IPMI 1.5
-authentication types on the channel. It offers no SHA-256 suites, so cipher
-suite 3 is forced for both targets. ``ipmi_sim`` answers boot-flag and power
-requests only through a chassis-control program; a tiny shell script written
-to the temporary directory keeps that state in files (no ``startcmd``, no VM).
+``ipmi_sim`` is configured to look like our simulator (``tests.ipmi_sim``).
+It offers no SHA-256 suites, so cipher suite 3 is forced for both targets.
 
 Where both agree, our exact answer is pinned. Where they disagree, the test
 asserts what the IPMI v2.0 (rev 1.1) specification says and accepts from
@@ -22,18 +18,14 @@ asserts what the IPMI v2.0 (rev 1.1) specification says and accepts from
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 
 import pytest
 
 from ironic_scale.sim.launcher import start_fleet
-
-IPMI_SIM = shutil.which("ipmi_sim")
-IPMITOOL = shutil.which("ipmitool")
+from tests.ipmi_sim import IPMI_SIM, IPMITOOL, running_ipmi_sim
 
 pytestmark = pytest.mark.skipif(
     IPMI_SIM is None or IPMITOOL is None,
@@ -43,7 +35,6 @@ REF_ADDR = "127.200.0.1"  # OpenIPMI ipmi_sim, the reference
 OUR_ADDR = "127.201.0.1"  # our simulator
 PORT = 623
 USER, PASSWORD = "admin", "password"
-READY_DEADLINE = 15.0  # seconds for ipmi_sim to answer its first Get Device ID
 
 # What ipmi_sim 2.0.33 answers where it departs from the spec, with the reason.
 # A test accepts from ipmi_sim either the spec answer or exactly this.
@@ -54,56 +45,6 @@ IPMI_SIM_DEVIATIONS = {
     "boot_flags_valid_bit": 0x00,  # bmc_chassis.c: rebuilds byte 1 as 0, drops bit 7
     "session_info_length": 6,  # lanserv_ipmi.c: "FIXME - We don't ... return the IP"
 }
-
-# ipmi_lan(5): one LAN channel, user 2 = admin/password with admin privilege.
-# No allowed_auths_* lines: like ours, the channel offers no IPMI 1.5
-# authentication types, only RMCP+ (which needs the GUID).
-LAN_CONF = """\
-name "ironic-scale-reference"
-set_working_mc 0x20
-  startlan 1
-    addr {address} {port}
-    priv_limit admin
-    guid a123456789abcdefa123456789abcdef
-  endlan
-  chassis_control "/bin/sh {chassis_script} 0x20"
-  user 2 true "{user}" "{password}" admin 10 none md2 md5 straight
-"""
-
-# ipmi_sim_cmd(5): the BMC at 0x20 with our simulator's Get Device ID identity
-# (commands.get_device_id): device 0x20, revision 1, no device SDRs, firmware
-# 1.23, additional device support 0x83, manufacturer 0, product 1.
-EMU_COMMANDS = """\
-mc_setbmc 0x20
-mc_add 0x20 0x20 no-device-sdrs 0x01 0x01 0x23 0x83 0x000000 0x0001
-mc_enable 0x20
-"""
-
-# ipmi_sim's chassis-control protocol (lanserv/extcmd.c): "DEVICE get NAME..."
-# prints NAME:VALUE lines, "DEVICE set NAME VALUE..." stores them.
-CHASSIS_SCRIPT = """\
-state="$(dirname "$0")/chassis-state"
-mkdir -p "$state"
-shift
-op=$1
-shift
-case "$op" in
-get)
-    for name in "$@"; do
-        if [ -f "$state/$name" ]; then
-            value=$(cat "$state/$name")
-        else
-            case "$name" in boot) value=none ;; *) value=0 ;; esac
-        fi
-        echo "$name:$value"
-    done ;;
-set)
-    while [ $# -ge 2 ]; do printf '%s' "$2" > "$state/$1"; shift 2; done ;;
-*)
-    exit 1 ;;
-esac
-"""
-
 
 # -- clients -------------------------------------------------------------------
 
@@ -178,50 +119,10 @@ class Targets:
 
 @pytest.fixture(scope="module")
 def ipmi_sim(tmp_path_factory):
-    work = tmp_path_factory.mktemp("ipmi_sim")
-    state = work / "state"
-    state.mkdir()
-    script = work / "chassis.sh"
-    script.write_text(CHASSIS_SCRIPT)
-    conf = work / "lan.conf"
-    conf.write_text(LAN_CONF.format(address=REF_ADDR, port=PORT, chassis_script=script,
-                                    user=USER, password=PASSWORD))
-    emu = work / "sim.emu"
-    emu.write_text(EMU_COMMANDS)
-    log_path = work / "ipmi_sim.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([IPMI_SIM, "-n", "-c", str(conf), "-f", str(emu), "-s", str(state)],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                cwd=work)
-    try:
-        problem = _wait_until_answering(proc, log_path)
+    with running_ipmi_sim(tmp_path_factory.mktemp("ipmi_sim"), REF_ADDR, PORT, USER, PASSWORD) as problem:
         if problem is not None:
             pytest.skip(problem)
         yield REF_ADDR
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _wait_until_answering(proc: subprocess.Popen, log_path) -> str | None:
-    """Poll with ipmitool until ipmi_sim answers; the reason it never did, if so."""
-    deadline = time.monotonic() + READY_DEADLINE
-    last = ""
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return (f"ipmi_sim exited with status {proc.returncode} before answering: "
-                    f"{log_path.read_text().strip() or '(no output)'}")
-        res = ipmitool(REF_ADDR, "raw", "0x06", "0x01", retransmit=(1, 1))
-        if res.returncode == 0:
-            return None
-        last = res.stderr.strip()
-    return (f"ipmi_sim did not answer Get Device ID on {REF_ADDR}:{PORT} within "
-            f"{READY_DEADLINE:.0f} s: {last}; log: {log_path.read_text().strip() or '(empty)'}")
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ class BootDeviceTestCase(NativeIPMITestCase):
 
     def test_no_override_reads_as_none(self):
         node = self.create_node(self.bmc())
-        self.assertEqual({"boot_device": None, "persistent": None}, self._get(node))
+        self.assertEqual({"boot_device": None, "persistent": False}, self._get(node))
 
     def test_uefi_one_time_pxe(self):
         bmc = self.bmc()
@@ -70,7 +70,7 @@ class BootDeviceTestCase(NativeIPMITestCase):
         with task_manager.acquire(self.context, node.uuid) as task:
             task.driver.power.set_power_state(task, states.POWER_ON)
         self.assertEqual(0x1, self.bmc_state(bmc)["last_boot_device"])  # PXE
-        self.assertEqual({"boot_device": None, "persistent": None}, self._get(node))
+        self.assertEqual({"boot_device": None, "persistent": False}, self._get(node))
 
     def test_boot_timeout_not_disabled_when_driver_info_says_so(self):
         bmc = self.bmc()
@@ -79,7 +79,7 @@ class BootDeviceTestCase(NativeIPMITestCase):
         node = self.create_node(driver_info=self.driver_info(bmc, ipmi_disable_boot_timeout="false"))
         self._set(node, boot_devices.PXE)
         self.assertEqual(0, self.bmc_state(bmc)["boot_flag_clearing"])
-        self.assertEqual({"boot_device": None, "persistent": None}, self._get(node))
+        self.assertEqual({"boot_device": None, "persistent": False}, self._get(node))
 
     def test_boot_timeout_disabled_keeps_the_flags(self):
         bmc = self.bmc()
@@ -96,6 +96,41 @@ class BootDeviceTestCase(NativeIPMITestCase):
         self._set(node, boot_devices.DISK)
         self.assertEqual(0, self.bmc_state(bmc)["boot_flag_clearing"])
         self.assertEqual("a008000000", self.bmc_state(bmc)["boot_flags"])
+
+    def test_spec_bmc_is_not_marked_and_used_flags_read_as_no_override(self):
+        # The read-back after the set saw the valid bit: the BMC reports it, so
+        # once the host boots (clearing it, selector kept: "2004000000") the
+        # node reads no override, where ipmitool would still say pxe.
+        bmc = self.bmc()
+        node = self.create_node(bmc)
+        self._set(node, boot_devices.PXE)
+        node.refresh()
+        self.assertIs(False, node.driver_internal_info[management.VALID_BIT_UNREPORTED])
+        with task_manager.acquire(self.context, node.uuid) as task:
+            task.driver.power.set_power_state(task, states.POWER_ON)  # the BIOS uses the flags
+        self.assertEqual("2004000000", self.bmc_state(bmc)["boot_flags"])
+        self.assertEqual({"boot_device": None, "persistent": False}, self._get(node))
+
+    def test_bmc_that_never_reports_the_valid_bit(self):
+        # Like OpenIPMI ipmi_sim: byte 1 of the boot flags always reads 0.
+        bmc = self.bmc()
+        self.fleet.control.set([bmc.key], boot_flags_byte1=False)
+        node = self.create_node(bmc)
+        self._set(node, boot_devices.PXE, persistent=True)
+        node.refresh()
+        self.assertIs(True, node.driver_internal_info[management.VALID_BIT_UNREPORTED])
+        # The BMC kept the device (it boots from it); the node reports it as
+        # ipmitool does, with the persistent bit the BMC shows (none).
+        self.assertEqual("e004000000", self.bmc_state(bmc)["boot_flags"])
+        self.assertEqual({"boot_device": boot_devices.PXE, "persistent": False}, self._get(node))
+
+    def test_valid_bit_not_learnt_while_the_timeout_may_clear_it(self):
+        bmc = self.bmc()
+        self.fleet.control.set([bmc.key], boot_flag_timeout="0s")
+        node = self.create_node(driver_info=self.driver_info(bmc, ipmi_disable_boot_timeout="false"))
+        self._set(node, boot_devices.PXE)
+        node.refresh()
+        self.assertNotIn(management.VALID_BIT_UNREPORTED, node.driver_internal_info)
 
     def test_supermicro_uefi_disk_uses_its_own_selector(self):
         bmc = self.bmc()

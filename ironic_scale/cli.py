@@ -85,7 +85,8 @@ def _add_sim_ctl(sub: argparse._SubParsersAction) -> None:
                    help="BMCs as ADDRESS:PORT (none: every BMC, for set and reboot)")
     p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
                    help="for set: latency, loss, dead, session_slots, settle, session_timeout, "
-                        "boot_flag_timeout, sdr_fault, username, password")
+                        "boot_flag_timeout, sdr_fault, reset_downtime, silent_cold_reset, boot_flags_byte1, "
+                        "username, password")
     p.add_argument("--reset", action="store_true",
                    help="for slots: start new high-water marks after reading them; for "
                         "requesters: clear the counts per source address after reading them")

@@ -26,6 +26,7 @@ from ironic.common import exception, states
 from ironic.conf import CONF
 
 from ironic_scale.drivers import common
+from ironic_scale.drivers.metrics import REPORTER
 from ironic_scale.ipmi import errors
 from ironic_scale.ipmi.poller import PowerPoller
 
@@ -95,6 +96,8 @@ def read_power_states(nodes: Iterable[Any]) -> dict[str, str | Exception]:
         else:
             results[node.uuid] = states.POWER_ON if answer else states.POWER_OFF
     _KEPT.replace(failures)
+    REPORTER.polled(len(creds))
+    REPORTER.maybe_report(common.engine())
     return results
 
 

@@ -19,6 +19,7 @@ from oslo_log import log as logging
 
 from ironic_scale import conf as ns_conf
 from ironic_scale.drivers import driver_info
+from ironic_scale.drivers.metrics import REPORTER
 from ironic_scale.ipmi import errors
 from ironic_scale.ipmi.credentials import BmcCredentials
 from ironic_scale.ipmi.engine import Engine, EngineConfig, get_engine
@@ -120,14 +121,18 @@ def run(node: Any, what: str, command: Callable[..., T], *args: Any) -> T:
     completion code or the timeout/login reason (never a password).
     """
     creds = credentials(node)
+    eng = engine()
     try:
-        return command(engine(), creds, *args, CONF.native_ipmi.command_timeout)
+        return command(eng, creds, *args, CONF.native_ipmi.command_timeout)
     except (errors.IPMIError, TimeoutError) as e:
         raise ipmi_failure(node, creds, what, e) from e
+    finally:
+        REPORTER.maybe_report(eng)
 
 
 def ipmi_failure(node: Any, creds: BmcCredentials, what: str, error: Exception) -> exception.IPMIFailure:
     """Log an IPMI failure for ``node`` and return it as Ironic's IPMIFailure (no secret in it)."""
+    REPORTER.failed(error)
     reason = str(error) or type(error).__name__
     LOG.warning("IPMI %(what)s failed for node %(node)s (BMC %(bmc)s): %(error)s",
                 {"what": what, "node": node.uuid, "bmc": creds.target, "error": reason})

@@ -17,6 +17,7 @@ from ironic.drivers import base
 from ironic.drivers import utils as driver_utils
 
 from ironic_scale.drivers import bulk_power, common, conductor_stop
+from ironic_scale.drivers.metrics import REPORTER
 from ironic_scale.ipmi import commands
 
 METRICS = metrics_utils.get_metrics_logger(__name__)
@@ -32,6 +33,7 @@ _ACTIONS = {
 
 def power_state(task: Any) -> str:
     """states.POWER_ON or POWER_OFF: one Get Chassis Status on a warm session."""
+    REPORTER.polled()
     on = common.run(task.node, "power status", commands.get_power)
     return states.POWER_ON if on else states.POWER_OFF
 

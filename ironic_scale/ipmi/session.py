@@ -319,6 +319,8 @@ class ClientSession:
             call.seq = self.rq_seq
             self.next_send_at = now + self.min_interval
         call.attempts += 1
+        if call.attempts > 1:
+            self.counters["retransmits"] += 1
         call.sent_at = now
         self.inflight = call
         self.retry_at = now + self.retry_interval
@@ -591,6 +593,9 @@ class ClientSession:
         if rsp.cmd != call.cmd or rsp.netfn != call.netfn | 1:
             return
         self.inflight = None
+        counters = self.counters  # round trip since the last (re)transmission, for metrics
+        counters["answers"] += 1
+        counters["rtt_us_total"] += int((now - call.sent_at) * 1e6)
         if rsp.code:
             call.finish(errors.CommandFailed(call.netfn, call.cmd, rsp.code))
         else:

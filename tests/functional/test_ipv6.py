@@ -207,27 +207,15 @@ def test_host_name_with_both_families_takes_getaddrinfos_first_as_ipmitool(fleet
 @pytest.fixture
 def ipmi_sim6(tmp_path):
     """ipmi_sim (configured as in test_against_ipmi_sim.py) listening on ::1."""
-    from tests.functional import test_against_ipmi_sim as ref
+    from tests import ipmi_sim
 
-    if ref.IPMI_SIM is None:
+    if ipmi_sim.IPMI_SIM is None:
         pytest.fail("ipmi_sim is not installed: run deploy/install-tools.sh (openipmi)")
     port = random.randint(30000, 30999)
-    (tmp_path / "state").mkdir()
-    script = tmp_path / "chassis.sh"
-    script.write_text(ref.CHASSIS_SCRIPT)
-    conf = tmp_path / "lan.conf"
-    conf.write_text(ref.LAN_CONF.format(address="::1", port=port, chassis_script=script,
-                                        user=ref.USER, password=ref.PASSWORD))
-    (tmp_path / "sim.emu").write_text(ref.EMU_COMMANDS)
-    with open(tmp_path / "ipmi_sim.log", "w") as log:
-        proc = subprocess.Popen([ref.IPMI_SIM, "-n", "-c", str(conf), "-f", str(tmp_path / "sim.emu"),
-                                 "-s", str(tmp_path / "state")], stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    try:
-        yield BmcCredentials("::1", port, ref.USER, ref.PASSWORD)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    user, password = "admin", "password"
+    with ipmi_sim.running_ipmi_sim(tmp_path, "::1", port, user, password) as problem:
+        assert problem is None, problem
+        yield BmcCredentials("::1", port, user, password)
 
 
 def test_ipmi_sim_on_ipv6_answers_us_as_it_answers_ipmitool(ipmi_sim6, engine_factory):

@@ -97,24 +97,30 @@ def sensors_to_ironic(node_uuid: str, readings: list[dict[str, Any]]) -> dict[st
 
     {type: {sensor id: {'Sensor ID', 'Sensor Reading', ...}}}, the type being
     the first word of the sensor type as with ipmitool ('Power Supply' ->
-    'Power'), so [sensor_data]data_types filters keep working. Like ipmitool's
-    parser, only sensors with a reading are reported: discrete sensors (whose
-    raw state bits ipmitool prints as e.g. '1h' but get_sensors does not
-    return) and sensors without a current reading are left out.
+    'Power'), so [sensor_data]data_types filters keep working. Threshold
+    sensors with a current reading carry it with its unit ('24 degrees C');
+    discrete sensors carry their raw reading byte as ipmitool prints it ('0h'),
+    with no Status (ipmitool prints none for them), so ironic-prometheus-exporter
+    makes the same metrics and labels of both drivers' data. Sensors without a
+    current reading are left out, as ipmitool's parser leaves them out.
     """
     out: dict[str, dict[str, dict]] = {}
     for r in readings:
-        if r["value"] is None or r["unavailable"]:
+        if r["unavailable"] or (r["value"] is None and not r.get("discrete")):
             continue
         sensor_type = r["type"] or "Unknown"
         sensor_id = f"{r['name']} (0x{r['number']:x})"  # ipmitool's form: stable resource ids
-        out.setdefault(sensor_type.split(" ", 1)[0], {})[sensor_id] = {
-            "Sensor ID": sensor_id,
-            "Entity ID": r["entity"],  # the entity's name (pyghmi keeps no raw id.instance)
-            "Sensor Type (Threshold)": sensor_type,
-            "Sensor Reading": _reading_text(r["value"], r["units"]),
-            "Status": _status_text(r["health"]),
-        }
+        entity_id, instance = r.get("entity_code", (0, 0))
+        sensor = {"Sensor ID": sensor_id,
+                  "Entity ID": f"{entity_id}.{instance} ({r['entity']})"}  # ipmitool's form
+        if r["value"] is None:
+            sensor["Sensor Type (Discrete)"] = sensor_type
+            sensor["Sensor Reading"] = f"{r.get('raw_reading', 0):x}h"
+        else:
+            sensor["Sensor Type (Threshold)"] = sensor_type
+            sensor["Sensor Reading"] = _reading_text(r["value"], r["units"])
+            sensor["Status"] = _status_text(r["health"])
+        out.setdefault(sensor_type.split(" ", 1)[0], {})[sensor_id] = sensor
     if not out:
         raise exception.FailedToParseSensorData(
             node=node_uuid, error="the BMC reports no sensor with a current reading")

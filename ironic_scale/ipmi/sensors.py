@@ -296,6 +296,9 @@ def _sensor_entries(records: tuple[bytes, ...], mfg_id: int, prod_id: int, targe
         entry = _decode(record, mfg_id, prod_id, target)
         if entry.sdrtype != sdr.TYPE_SENSOR:
             continue
+        # pyghmi keeps only the entity's name; ipmitool (and so Ironic's consumers) also
+        # show its id and instance: bytes 9 and 10 of the sensor record (IPMI v2.0 43.1).
+        entry.entity_code = (record[8], record[9] & 0x7F) if len(record) > 9 else (0, 0)
         key = (entry.sensor_owner, entry.sensor_number, entry.sensor_lun)
         if key in sensors:
             duplicated.add(key)
@@ -334,9 +337,14 @@ def _reading(reader: _Reader, entry: Any) -> dict[str, Any] | None:
     if reading is None:
         return None
     return {"name": reading.name, "number": entry.sensor_number, "entity": entry.entity,
+            "entity_code": getattr(entry, "entity_code", (0, 0)),
             "type": reading.type, "value": reading.value, "units": reading.units,
             "states": list(reading.states), "health": reading.health,
-            "unavailable": reading.unavailable}
+            "unavailable": reading.unavailable,
+            # Threshold sensors have reading type 1 (IPMI v2.0 table 42-1); the others are
+            # discrete, and ipmitool shows their raw reading byte ("0h").
+            "discrete": getattr(entry, "reading_type", 1) != 1,
+            "raw_reading": raw[0] if raw else 0}
 
 
 def _device_id(reader: _Reader) -> tuple[int, int, bool]:

@@ -18,8 +18,10 @@ import ironic.tests.unit  # noqa: F401 - first: selects oslo.service's threading
 # isort: split
 
 import contextlib
+import json
 import random
 import subprocess
+import sys
 import tempfile
 import unittest
 from collections.abc import Callable
@@ -68,10 +70,6 @@ DIFFERENCES: dict[tuple[str, str], tuple[Any, Any, str]] = {
         ["raises InvalidParameterValue", "power on"], [None, "power on"],
         "set_power_state(REBOOT): native-ipmi reboots, ipmitool raises InvalidParameterValue. "
         "Ironic's conductor calls reboot() for REBOOT, so no Ironic user sees the difference"),
-    ("discrete_sensors", _SIM): (
-        ["PSU1 Status (0x4)"], [],
-        "native-ipmi reports only sensors with a reading; ipmitool also lists discrete sensors "
-        "with their raw state bits ('Sensor Reading' e.g. '0h')"),
     ("sensor_keys", _SIM): (
         _THRESHOLD_KEYS_IPMITOOL,
         ["Entity ID", "Sensor ID", "Sensor Reading", "Sensor Type (Threshold)", "Status"],
@@ -98,6 +96,18 @@ def _outcome(call: Callable[[], Any]) -> Any:
         return call()
     except exception.IronicException as e:
         return f"raises {type(e).__name__}"
+
+
+def _exported(sensor_data: dict, hardware_type: str, notify_driver: str
+              ) -> dict[str, list[tuple[tuple, float]]]:
+    """{metric name: [(label items, value)]} the exporter writes for one node's sensor data
+    (tests/exporter_run.py, in a process of its own)."""
+    res = subprocess.run([sys.executable, "-m", "tests.exporter_run", notify_driver, hardware_type],
+                         input=json.dumps(sensor_data), capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert res.returncode == 0, res.stderr
+    return {name: [(tuple(tuple(item) for item in labels), value) for labels, value in samples]
+            for name, samples in json.loads(res.stdout).items()}
 
 
 class _Parity(NativeIPMITestCase):
@@ -315,6 +325,42 @@ class _Parity(NativeIPMITestCase):
             driver: sorted({key for sensors in data.values() for sensor in sensors.values()
                             if "Sensor Type (Threshold)" in sensor for key in sensor})
             for driver, data in results.items()})
+
+    def test_exporter_metrics(self):
+        """The sensor data as ironic-prometheus-exporter turns it into Prometheus metrics.
+
+        Each driver's data goes out as Ironic's sensor notification would
+        (``hardware.<node's driver>.metrics``) through an oslo.messaging Notifier with
+        the exporter's file driver: the stock one for the ipmitool node (hardware type
+        ``ipmi``), ours for the native-ipmi node. Same metric names, label names and
+        values are required.
+        """
+        def scenario(node):
+            self.raw(0x00, 0x02, 0x01)  # host on: every sensor has a reading
+            with self.acquire(node, shared=True) as task:
+                return _outcome(lambda: task.driver.management.get_sensors_data(task))
+
+        data = self.each_driver(scenario)
+        if any(isinstance(d, str) for d in data.values()):  # no sensors (ipmi_sim): no metrics
+            self.assert_parity("sensors_data", data)
+            return
+        exported = {
+            "ipmitool": _exported(data["ipmitool"], "ipmi", "prometheus_exporter"),
+            "native-ipmi": _exported(data["native-ipmi"], "native-ipmi",
+                                     "ironic_scale_prometheus_exporter"),
+        }
+        self.assertTrue(exported["native-ipmi"], "the exporter made no sensor metric")
+        self.assert_parity("exporter_metric_names", {d: sorted(m) for d, m in exported.items()})
+        # entity_id is "<id>.<instance> (<entity name>)"; the names come from ipmitool's
+        # table and pyghmi's, which word some entities differently ('Fan Device' against
+        # 'Fan/cooling device'): the id and instance must be the same.
+        self.assert_parity("exporter_labels", {
+            d: {name: sorted(tuple((k, v.split(" ", 1)[0] if k == "entity_id" else v)
+                                   for k, v in labels) for labels, _ in samples)
+                for name, samples in m.items()} for d, m in exported.items()})
+        self.assert_parity("exporter_values", {
+            d: {name: sorted((dict(labels)["sensor_id"], value) for labels, value in samples)
+                for name, samples in m.items()} for d, m in exported.items()})
 
     def test_inject_nmi(self):
         def scenario(node):

@@ -408,7 +408,7 @@ class ConfTestCase(NativeIPMITestCase):
         names = {o.name for o in opts}
         self.assertEqual({"session_cache_size", "command_timeout", "retry_interval", "keepalive",
                           "keepalive_interval", "idle_timeout", "pool_size",
-                          "min_command_interval", "sockets", "source_address"}, names)
+                          "min_command_interval", "sockets", "metrics_interval", "source_address"}, names)
         self.assertTrue(all(o.help for o in opts))
 
     def test_engine_config(self):

@@ -214,10 +214,14 @@ class SensorsNMIVendorTestCase(NativeIPMITestCase):
         with task_manager.acquire(self.context, node.uuid, shared=True) as task:
             task.driver.management.validate(task)  # what the conductor's sensor task does first
             data = task.driver.management.get_sensors_data(task)
-        self.assertEqual({"Temperature", "Fan", "Voltage"}, set(data))
+        self.assertEqual({"Temperature", "Fan", "Voltage", "Power"}, set(data))
         temp = data["Temperature"]["CPU Temp (0x1)"]  # ipmitool's sensor id, number included
         self.assertEqual("CPU Temp (0x1)", temp["Sensor ID"])
-        self.assertEqual("processor", temp["Entity ID"].lower())
+        self.assertEqual("3.1 (Processor)", temp["Entity ID"])  # ipmitool's id.instance (name)
+        # A discrete sensor: its raw reading byte, as ipmitool prints it, and no Status.
+        self.assertEqual({"Sensor ID": "PSU1 Status (0x4)", "Entity ID": "10.1 (Power supply)",
+                          "Sensor Type (Discrete)": "Power Supply", "Sensor Reading": "0h"},
+                         data["Power"]["PSU1 Status (0x4)"])
         self.assertEqual("ok", temp["Status"])
         self.assertRegex(temp["Sensor Reading"], r"^\d+(\.\d+)? degrees C$")
         self.assertRegex(data["Fan"]["System Fan 1 (0x2)"]["Sensor Reading"], r"^\d+ RPM$")
@@ -230,7 +234,8 @@ class SensorsNMIVendorTestCase(NativeIPMITestCase):
         node = self.create_node(self.bmc())  # host off: fan and 12 V have no reading
         with task_manager.acquire(self.context, node.uuid, shared=True) as task:
             data = task.driver.management.get_sensors_data(task)
-        self.assertEqual({"Temperature": ["CPU Temp (0x1)"]}, {k: list(v) for k, v in data.items()})
+        self.assertEqual({"Temperature": ["CPU Temp (0x1)"], "Power": ["PSU1 Status (0x4)"]},
+                         {k: list(v) for k, v in data.items()})
 
     def _sensor_failure(self, **knobs) -> str:
         """get_sensors_data of a fresh BMC with ``knobs`` set: FailedToGetSensorData's text."""

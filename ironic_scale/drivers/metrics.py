@@ -1,7 +1,8 @@
 """native-ipmi's counters through Ironic's own metrics (``ironic.common.metrics_utils``).
 
 So ``[metrics]backend = statsd`` (with ``[metrics_statsd]statsd_host/statsd_port``) carries them
-exactly like Ironic's own metrics, under the same ``[metrics]global_prefix`` and host prefix.
+exactly like Ironic's own metrics, under the same ``[metrics]global_prefix`` and, with
+``[metrics]prepend_host``, ``[DEFAULT]host``.
 With Ironic's default ``noop`` backend nothing is sent. Names (below those prefixes):
 
 - ``ironic_scale.native_ipmi.polls`` (counter): power-state reads, one per node, single or bulk
@@ -29,8 +30,11 @@ from typing import Any
 
 from ironic.common import metrics_utils
 from ironic.conf import CONF
+from oslo_log import log as logging
 
 from ironic_scale.ipmi import errors
+
+LOG = logging.getLogger(__name__)
 
 PREFIX = "ironic_scale.native_ipmi"
 # Metric -> the engine counters it sums (a retransmission of a login step is one too).
@@ -78,6 +82,8 @@ class Reporter:
             self._next = now + CONF.native_ipmi.metrics_interval
             if CONF.metrics.backend != "noop":
                 self.report(engine)
+        except Exception as e:  # noqa: BLE001 - a metric must never fail a power poll
+            LOG.warning("native-ipmi: could not report metrics: %s", e)
         finally:
             self._report.release()
 
@@ -87,7 +93,8 @@ class Reporter:
         with self._lock:
             counts, self._counts = self._counts, Counter()
             before, self._engine_before = self._engine_before, dict(stats)
-        logger = metrics_utils.get_metrics_logger(PREFIX)
+        # host: so [metrics]prepend_host (and _reverse) apply, as the option says.
+        logger = metrics_utils.get_metrics_logger(PREFIX, host=CONF.host)
         name = logger.get_metric_name
         logger.send_counter(name("polls"), counts["polls"])
         for c in CAUSES:

@@ -51,7 +51,7 @@ class StatsdListener:
 class StatsdMetricsTestCase(NativeIPMITestCase):
     ADDRESS_PREFIX = "127.151"
     FLEET_SIZE = 8
-    PREFIX = "ironic.ironic_scale.native_ipmi"
+    PREFIX = "ironic.example.conductor-1.ironic_scale.native_ipmi"  # prepend_host_reverse
 
     def setUp(self) -> None:
         super().setUp()
@@ -62,7 +62,9 @@ class StatsdMetricsTestCase(NativeIPMITestCase):
         metrics.REPORTER.report(common.engine())
         self.listener = StatsdListener("127.151.255.1")
         self.addCleanup(self.listener.close)
-        self.config(backend="statsd", global_prefix="ironic", group="metrics")
+        self.config(backend="statsd", global_prefix="ironic", prepend_host=True,
+                    prepend_host_reverse=True, group="metrics")
+        self.config(host="conductor-1.example")
         self.config(statsd_host=self.listener.address, statsd_port=self.listener.port,
                     group="metrics_statsd")
 

@@ -88,7 +88,9 @@ class Reporter:
             self._report.release()
 
     def report(self, engine: Any) -> None:
-        """Send every figure now through Ironic's metric logger."""
+        """Send every figure now through Ironic's metric logger; the next report is due
+        ``[native_ipmi]metrics_interval`` from now."""
+        self._next = time.monotonic() + CONF.native_ipmi.metrics_interval
         stats = engine.stats()
         with self._lock:
             counts, self._counts = self._counts, Counter()

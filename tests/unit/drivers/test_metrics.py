@@ -55,8 +55,10 @@ class StatsdMetricsTestCase(NativeIPMITestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        self.config(command_timeout=1.0, retry_interval=0.2, metrics_interval=0.0,
-                    group="native_ipmi")
+        # The engine is the process's, configured by whichever test used it first: give
+        # the dead BMC time for two retransmissions at its retry interval.
+        retry = common.engine().config.retry_interval
+        self.config(command_timeout=2.5 * retry, metrics_interval=0.0, group="native_ipmi")
         # What happened before this test (other tests share the engine) is reported now,
         # to nobody: the noop backend.
         metrics.REPORTER.report(common.engine())

@@ -17,8 +17,9 @@ With Ironic's default ``noop`` backend nothing is sent. Names (below those prefi
 
 Counters are reported as their increase since the previous report, every
 ``[native_ipmi]metrics_interval`` seconds, by whichever command or bulk read ends after the
-interval: no thread of its own, and an idle conductor sends nothing. Per poll the cost is a
-clock read and a lock-free comparison; the engine's figures are read once per report.
+interval: no thread of its own, and an idle conductor sends nothing. Per poll the cost is one
+uncontended lock to count and a clock read to compare; the engine's figures are read once per
+report.
 """
 
 from __future__ import annotations

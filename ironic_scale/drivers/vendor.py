@@ -75,10 +75,10 @@ def send_raw(task: Any, raw_bytes: str) -> tuple[str, str]:
     node = task.node
     LOG.debug("Sending node %(node)s raw bytes %(bytes)s", {"node": node.uuid, "bytes": raw_bytes})
     try:
-        raw.parse_raw_bytes(raw_bytes)
+        request = raw.parse_raw_bytes(raw_bytes)
     except ValueError as e:
         raise exception.IPMIFailure(cmd=f"raw {str(raw_bytes)[:80]}: {e}") from None
-    data = common.run(node, f"raw {raw_bytes}", raw.send_raw, raw_bytes)
+    data = common.run(node, f"raw {raw_bytes}", raw.send_request, request)
     return raw.format_response(data), ""
 
 

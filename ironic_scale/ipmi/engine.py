@@ -13,6 +13,7 @@ of BMCs and no descriptor ever approaches select()'s 1024 ceiling.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import heapq
@@ -27,7 +28,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,6 +153,11 @@ class Engine:
         self._socks: list[socket.socket] = []
         self._v6_socks: list[int] = []  # indices in _socks of the IPv6 sockets (after the IPv4 ones)
         self._wake = -1
+        # Per socket: whether a caller reads it now (``_lead``), that caller's eventfd
+        # and its poll set (the socket and the eventfd).
+        self._led: list[bool] = []
+        self._lead_wakes: list[int] = []
+        self._lead_polls: list[Any] = []
         self._resolver = Resolver()
         # Bound once: every session keeps these two, and a bound method per session is ~130 bytes.
         self._hooks = (self._send, self._other_sessions)
@@ -173,8 +179,11 @@ class Engine:
              timeout: float = 10.0, lun: int = 0) -> bytes:
         """Send one request and wait for its answer (raises IPMIError)."""
         waiter = OneAnswer()  # one lock, not a Future's condition: this is every power poll
-        if not self._start_here(creds, netfn, cmd, data, timeout, lun, waiter):
+        lead = self._start_here(creds, netfn, cmd, data, timeout, lun, waiter)
+        if lead is None:
             self._submit(creds, netfn, cmd, data, timeout, lun, waiter)
+        elif lead:
+            self._lead(waiter, *lead)
         # The engine resolves every call by its deadline; the margin only
         # covers a stopped engine, which must not hang a conductor thread.
         return waiter.wait(timeout + 5.0)
@@ -216,60 +225,122 @@ class Engine:
             call.finish(e)
 
     def _start_here(self, creds: BmcCredentials, netfn: int, cmd: int, data: bytes, timeout: float,
-                    lun: int, waiter: OneAnswer) -> bool:
-        """Start the request in this thread if the IO thread is idle; False: queue it instead.
+                    lun: int, waiter: OneAnswer) -> tuple[int, float] | tuple[()] | None:
+        """Start the request in this thread if the IO thread is idle; None: queue it instead.
 
         Only when nothing is queued (a queued close or request to this BMC must go
         first) and only with a numeric address (a name lookup may wait). The lock
         is tried, never waited for: a busy IO thread takes the job as before.
+
+        Returns ``(socket index, until)`` when the request went out on an active
+        session whose socket nobody else reads for now: the caller then reads the
+        answer itself (``_lead``) until its first retransmission is due; ``()``
+        when it was started but the IO thread brings the answer.
         """
         if self._thread is None or self._jobs:
-            return False
+            return None
         peer = numeric_peer(creds.address, creds.port)
         if peer is None:
-            return False
+            return None
         _check_request(netfn, cmd, lun, timeout)
         if not self._state.acquire(blocking=False):
-            return False
+            return None
         try:
             if self._stopping or self._closed or self._jobs:
-                return False
+                return None
             now = time.monotonic()
             call = Call(netfn, cmd, bytes(data), now + timeout, waiter, lun, creds.bridge)
-            self._start(creds, peer, call, now)
+            # Taken before sending: an answer faster than the disarming would wake the IO thread.
+            index = self._take_socket(creds, peer)
+            session = self._start(creds, peer, call, now)
             self.counters["direct_starts"] += 1
-            # The IO thread sleeps until _wake_at: wake it if this call needs it sooner
-            # (its retransmit timer, or a batch slot freed by an expiry in _start).
-            if self._refill or (self._timers and self._timers[0][0] < self._wake_at):
-                os.eventfd_write(self._wake, 1)
-            return True
+            lead: tuple[int, float] | tuple[()] = ()
+            if index >= 0:
+                if session is not None and session.inflight is call:
+                    waiter.wake = self._lead_wakes[index]
+                    lead = (index, min(call.deadline, session.retry_at))
+                    self.counters["led_calls"] += 1
+                else:  # it did not go out at once (an interval to wait): the IO thread sends it
+                    self._give_back(index)
+            self._nudge()
+            return lead
         finally:
             self._state.release()
 
+    def _lead(self, waiter: OneAnswer, index: int, until: float) -> None:
+        """Read socket ``index`` in this thread until ``waiter`` has its answer, or ``until``.
+
+        Why: handing each answer from the IO thread to a blocked caller cost two
+        thread wake-ups per poll, more CPU than the poll itself. While a caller
+        leads a socket the IO thread does not watch it (disarmed in its epoll), and
+        the caller routes every datagram that arrives there, its own or another
+        session's, under the state lock like the IO thread. Retransmissions,
+        deadlines and other sockets stay with the IO thread; an answer it delivers
+        (an expiry, a dropped session) wakes this caller through the socket's eventfd.
+        Past ``until`` (the first retransmission) the IO thread takes the socket back
+        and the caller waits for its answer as any other.
+        """
+        poller = self._lead_polls[index]
+        try:
+            while not waiter.done:
+                wait = until - time.monotonic()
+                if wait <= 0:
+                    return
+                if not poller.poll(wait * 1000.0):
+                    continue
+                with self._state:
+                    if self._stopping:
+                        return
+                    waiter.wake = -1  # our own routing resolves it: nothing to wake
+                    self._read(index, time.monotonic(), waiter)
+                    if not waiter.done:
+                        waiter.wake = self._lead_wakes[index]
+                    self._nudge()
+        finally:
+            with self._state:
+                waiter.wake = -1
+                if waiter.woke or not waiter.done:  # its answer is not (or was not) ours to read
+                    self.counters["led_handed_back"] += 1
+                if self._stopping:
+                    self._led[index] = False  # the IO thread closed the descriptors
+                else:
+                    if waiter.woke:
+                        with contextlib.suppress(BlockingIOError):
+                            os.eventfd_read(self._lead_wakes[index])
+                    self._give_back(index)
+
+    def _take_socket(self, creds: BmcCredentials, peer: Peer) -> int:
+        """Stop the IO thread reading the socket of this BMC's session, for a caller to read
+        it itself; the socket's index, or -1 when that does not apply (no idle active
+        session yet, or another caller reads that socket). Under the state lock."""
+        session = self._sessions.get(creds.session_key)
+        if session is None or session.state != ACTIVE or session.busy or session.peer != peer:
+            return -1
+        index = session.sock
+        if self._led[index]:
+            return -1
+        self._led[index] = True
+        self._epoll.modify(self._socks[index].fileno(), 0)
+        return index
+
+    def _give_back(self, index: int) -> None:
+        """The IO thread reads socket ``index`` again (under the state lock); datagrams
+        already waiting there wake it at once."""
+        self._led[index] = False
+        if not self._stopping:
+            self._epoll.modify(self._socks[index].fileno(), select.EPOLLIN)
+
+    def _nudge(self) -> None:
+        """Wake the IO thread (which sleeps until _wake_at) if a caller's work needs it
+        sooner: a timer armed earlier (a retransmission), a batch with free slots, or
+        sessions to log out as soon as they are idle (``release_sessions``)."""
+        if self._refill or self._releasing or (self._timers and self._timers[0][0] < self._wake_at):
+            os.eventfd_write(self._wake, 1)
+
     def _resolve_all(self, creds: Sequence[BmcCredentials],
                      timeout: float) -> dict[tuple[str, int], Peer | errors.IPMIError]:
-        """Every BMC's peer, or why not; names are looked up side by side, each
-        bounded by ``timeout``, so one slow name does not hold up the others."""
-        peers: dict[tuple[str, int], Peer | errors.IPMIError] = {}
-        names = []
-        for c in creds:
-            key = (c.address, c.port)
-            if key not in peers:
-                peer = numeric_peer(c.address, c.port)
-                peers[key] = peer if peer is not None else errors.IPMIError("")
-                if peer is None:
-                    names.append(key)
-
-        def resolve(key: tuple[str, int]) -> Peer | errors.IPMIError:
-            try:
-                return self._resolver.resolve(key[0], key[1], timeout)
-            except errors.IPMIError as e:
-                return e
-
-        if names:
-            with ThreadPoolExecutor(min(8, len(names)), thread_name_prefix="ipmi-resolve") as pool:
-                peers.update(zip(names, pool.map(resolve, names), strict=True))
-        return peers
+        """Every BMC's peer, or why not; each name bounded by ``timeout`` (side by side)."""
+        return self._resolver.resolve_many(dict.fromkeys((c.address, c.port) for c in creds), timeout)
 
     def close(self, creds: BmcCredentials) -> None:
         """Log out of this BMC's session now (if idle), freeing its BMC slot."""
@@ -351,6 +422,13 @@ class Engine:
             self._epoll.register(self._wake, select.EPOLLIN)
             for sock in self._socks:
                 self._epoll.register(sock.fileno(), select.EPOLLIN)
+                wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+                poller = select.poll()
+                poller.register(sock.fileno(), select.POLLIN)
+                poller.register(wake, select.POLLIN)
+                self._led.append(False)
+                self._lead_wakes.append(wake)
+                self._lead_polls.append(poller)
             self._thread = threading.Thread(target=self._run, name="ironic-scale-ipmi-io",
                                             daemon=True)
             self._thread.start()
@@ -443,9 +521,13 @@ class Engine:
             self.counters["engine_errors"] += 1
             LOG.exception("IPMI engine error in %s", fn.__name__)
 
-    def _read(self, index: int, now: float) -> None:
+    def _read(self, index: int, now: float, until_answered: OneAnswer | None = None) -> None:
+        """Route the datagrams waiting on socket ``index``: at most 256 (so timers and new
+        jobs are not starved), and none after ``until_answered`` has its answer."""
         sock = self._socks[index]
-        for _ in range(256):  # bounded, so timers and new jobs are not starved
+        for _ in range(256):
+            if until_answered is not None and until_answered.done:
+                return
             try:
                 data, peer = sock.recvfrom(4096)
             except (BlockingIOError, InterruptedError):
@@ -525,17 +607,20 @@ class Engine:
             elif kind == "stop":
                 self._stopping = True
 
-    def _start(self, creds: BmcCredentials, peer: Peer, call: Call, now: float) -> None:
+    def _start(self, creds: BmcCredentials, peer: Peer, call: Call, now: float) -> ClientSession | None:
+        """Hand ``call`` to its BMC's session; the session, or None if the call failed at once."""
         try:
             session = self._session(creds, peer, now)
             session.submit(call, now)
             self._arm(session)
+            return session
         except errors.IPMIError as e:  # this BMC cannot be reached from here
             call.finish(e)
         except Exception as e:  # noqa: BLE001 - a bug must fail this call, not lose it
             LOG.exception("IPMI engine failed to start a request to %s", creds.target)
             self.counters["engine_errors"] += 1
             call.finish(errors.IPMIError(f"internal error of the IPMI engine: {e}"))
+        return None
 
     def _wants_refill(self, batch: Batch) -> None:
         self._refill.append(batch)  # not a bound append: _fill_batches swaps the list
@@ -686,6 +771,8 @@ class Engine:
             batch.finish()
         for sock in self._socks:
             sock.close()
+        for wake in self._lead_wakes:
+            os.close(wake)
         os.close(self._wake)
         self._epoll.close()
 

@@ -78,5 +78,11 @@ def send_raw(engine: Engine, creds: BmcCredentials, text: str, timeout: float) -
     :raises: ValueError for unparsable ``text`` (nothing is sent), IPMIError
         (CommandFailed with the BMC's completion code) as any call.
     """
-    netfn, command, data = parse_raw_bytes(text)
+    return send_request(engine, creds, parse_raw_bytes(text), timeout)
+
+
+def send_request(engine: Engine, creds: BmcCredentials, request: tuple[int, int, bytes],
+                 timeout: float) -> bytes:
+    """Send a request ``parse_raw_bytes`` made; the response data (raises IPMIError)."""
+    netfn, command, data = request
     return engine.call(creds, netfn, command, data, timeout)

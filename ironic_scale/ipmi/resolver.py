@@ -21,7 +21,7 @@ import socket
 import string
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
@@ -131,6 +131,38 @@ class Resolver:
 
     def resolve(self, address: str, port: int, timeout: float) -> Peer:
         """The peer for ``address``; raises IPMIError, at the latest after ``timeout``."""
+        started = self._start(address, port)
+        if isinstance(started, Future):
+            return self._wait(started, address, timeout, timeout)
+        return started
+
+    def resolve_many(self, targets: Iterable[tuple[str, int]],
+                     timeout: float) -> dict[tuple[str, int], Peer | errors.IPMIError]:
+        """Every ``(address, port)``'s peer, or the IPMIError why not.
+
+        All lookups start first, then each is waited for until ``timeout`` after
+        this call at the latest: one slow name costs the others nothing.
+        """
+        deadline = time.monotonic() + timeout
+        started: dict[tuple[str, int], Peer | Future | errors.IPMIError] = {}
+        for key in targets:
+            if key not in started:
+                try:
+                    started[key] = self._start(*key)
+                except errors.IPMIError as e:
+                    started[key] = e
+        peers: dict[tuple[str, int], Peer | errors.IPMIError] = {}
+        for key, peer in started.items():
+            if isinstance(peer, Future):
+                try:
+                    peer = self._wait(peer, key[0], max(0.0, deadline - time.monotonic()), timeout)
+                except errors.IPMIError as e:
+                    peer = e
+            peers[key] = peer
+        return peers
+
+    def _start(self, address: str, port: int) -> Peer | Future:
+        """The peer at once (numeric, or cached), or the Future of its lookup (one per name)."""
         numeric = canonical_ipv4(address)
         if numeric is not None:
             return (numeric, port)
@@ -150,8 +182,13 @@ class Resolver:
                 future = self._pool.submit(self._lookup, address, port)
                 self._pending[key] = future
                 future.add_done_callback(lambda f, key=key: self._done(key, f))
+        return future
+
+    @staticmethod
+    def _wait(future: Future, address: str, wait: float, timeout: float) -> Peer:
+        """The lookup's peer within ``wait`` seconds; ``timeout`` is the bound the caller set."""
         try:
-            return future.result(timeout)
+            return future.result(wait)
         except FutureTimeout:
             raise errors.BMCTimeout(f"resolving the BMC address {address} took longer than "
                                     f"{timeout:g} s") from None

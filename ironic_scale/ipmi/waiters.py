@@ -9,6 +9,7 @@ of N BMCs costs one job and one wake-up instead of N hand-offs each way.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -35,19 +36,33 @@ _NOTHING: Any = object()
 
 
 class OneAnswer(Waiter):
-    """One caller blocked until the engine answers (or its own margin passes)."""
+    """One caller blocked until the engine answers (or its own margin passes).
 
-    __slots__ = ("_lock", "_answer")
+    A caller that reads its BMC's socket itself (``Engine._lead``) sets ``wake``
+    to that socket's eventfd: an answer it did not read itself (a deadline the
+    IO thread expired, a session dropped under it) then also wakes it there.
+    """
+
+    __slots__ = ("_lock", "_answer", "wake", "woke")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._lock.acquire()  # released by resolve: the caller's acquire returns
         self._answer = _NOTHING
+        self.wake = -1  # eventfd to write on resolve, or -1
+        self.woke = False  # resolve wrote to ``wake`` (its reader must drain it)
 
     def resolve(self, answer: Answer) -> None:
         if self._answer is _NOTHING:  # only the first answer counts, as with a Future
             self._answer = answer
             self._lock.release()
+            if self.wake >= 0:
+                os.eventfd_write(self.wake, 1)
+                self.woke = True
+
+    @property
+    def done(self) -> bool:
+        return self._answer is not _NOTHING
 
     def wait(self, timeout: float) -> bytes:
         """The response data; raises the error, or TimeoutError after ``timeout``."""

@@ -86,3 +86,33 @@ def test_bad_ipv6_is_a_clear_error_not_a_lookup(text):
 
     with pytest.raises(errors.IPMIError, match="is not a valid IPv6 address"):
         Resolver(lookup=lookup).resolve(text, 623, 1.0)
+
+
+def test_resolve_many_bounds_each_name_by_the_one_timeout():
+    # The lookup stands in for a slow DNS server, as above: bmc-slow blocks until released.
+    release = threading.Event()
+
+    def lookup(host, port):
+        if host == "bmc-slow":
+            release.wait(30)
+        if host == "bmc-gone":
+            raise OSError("Name or service not known")
+        return ("127.0.0.42", port)
+
+    resolver = Resolver(lookup=lookup, workers=4)
+    started = time.monotonic()
+    try:
+        peers = resolver.resolve_many([("bmc-slow", 623), ("bmc-a", 623), ("127.1", 624), ("bmc-a", 623),
+                                       ("bmc-gone", 623), ("1::2::3", 623), ("::1", 30000)], 0.3)
+    finally:
+        release.set()
+    assert time.monotonic() - started < 5.0, "waited for the slow name past the timeout"
+    assert list(peers) == [("bmc-slow", 623), ("bmc-a", 623), ("127.1", 624), ("bmc-gone", 623),
+                           ("1::2::3", 623), ("::1", 30000)]
+    assert isinstance(peers["bmc-slow", 623], errors.BMCTimeout)
+    assert "took longer than 0.3 s" in str(peers["bmc-slow", 623])
+    assert peers["bmc-a", 623] == ("127.0.0.42", 623)
+    assert peers["127.1", 624] == ("127.0.0.1", 624)
+    assert "cannot resolve BMC address bmc-gone" in str(peers["bmc-gone", 623])
+    assert "not a valid IPv6 address" in str(peers["1::2::3", 623])
+    assert peers["::1", 30000] == ("::1", 30000, 0, 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import hmac
+import itertools
 import os
 import struct
 import threading
@@ -90,8 +91,14 @@ def rakp4_icv(suite: CipherSuite, sik: bytes, rm: bytes, bmc_sid: int, guid: byt
     return mac(suite, sik, rm + struct.pack("<I", bmc_sid) + guid)[: suite.icv_len]
 
 
-# Keys whose AES contexts are kept, oldest first (see SessionKeys._contexts).
+# Keys whose AES contexts are kept, oldest first (see SessionKeys._admit).
 CONTEXT_CACHE = 1024
+# A key earns cached contexts when it seals again within this many seals of
+# any key: a hot session (one node polled over and over, a busy conductor's
+# few nodes) does; a sweep over thousands of sessions does not, so it leaves
+# the cache to the hot ones instead of rebuilding and evicting on every packet.
+ADMIT_DISTANCE = 256
+_SEALS = itertools.count()
 _WITH_CONTEXTS: collections.OrderedDict[SessionKeys, None] = collections.OrderedDict()
 _CONTEXTS_LOCK = threading.Lock()
 _ECB = modes.ECB()
@@ -100,7 +107,7 @@ _ECB = modes.ECB()
 class SessionKeys:
     """Keys of one active session: integrity (K1) and AES (first 16 bytes of K2)."""
 
-    __slots__ = ("suite", "k1", "aes", "_ecb")
+    __slots__ = ("suite", "k1", "aes", "_ecb", "_sealed_at")
 
     def __init__(self, suite: CipherSuite, sik: bytes):
         self.suite = suite
@@ -109,6 +116,7 @@ class SessionKeys:
         self.k1 = mac(suite, sik, b"\x01" * 20)
         self.aes = algorithms.AES(mac(suite, sik, b"\x02" * 20)[:16])
         self._ecb: tuple[Any, Any] | None = None
+        self._sealed_at = -(1 << 62)
 
     def verify(self, raw: bytes) -> bool:
         """Check the trailer's integrity code over authtype..next-header."""
@@ -117,32 +125,45 @@ class SessionKeys:
             return False
         return hmac.compare_digest(mac(self.suite, self.k1, raw[4:-n])[:n], raw[-n:])
 
-    def _contexts(self) -> tuple[Any, Any]:
-        """This key's AES block encryptor and decryptor (ECB: one block in, one out).
+    @property
+    def cached(self) -> bool:
+        """Whether this key holds block contexts (CBC chained here, not per packet)."""
+        return self._ecb is not None
+
+    def _admit(self) -> tuple[Any, Any] | None:
+        """This key's AES block encryptor and decryptor if it sealed recently, else None.
 
         Why CBC is chained here (NIST SP 800-38A, 6.2) instead of by the library:
         a library CBC context is built per packet (each has its own IV), and
         building one costs ~6 us, more than the AES work and a good part of a
         warm poll. A context per key costs ~1.8 KB, too much for every one of
-        25,000 sessions, so the CONTEXT_CACHE keys that built theirs last keep them.
+        25,000 sessions, so only keys that come back soon (ADMIT_DISTANCE) get
+        them, and the CONTEXT_CACHE that got theirs last keep them.
         """
-        contexts = self._ecb
-        if contexts is None:
-            cipher = Cipher(self.aes, _ECB)
-            contexts = self._ecb = (cipher.encryptor(), cipher.decryptor())
-            with _CONTEXTS_LOCK:
-                _WITH_CONTEXTS[self] = None
-                while len(_WITH_CONTEXTS) > CONTEXT_CACHE:
-                    _WITH_CONTEXTS.popitem(last=False)[0]._ecb = None
+        now = next(_SEALS)
+        last, self._sealed_at = self._sealed_at, now
+        if now - last > ADMIT_DISTANCE:
+            return None
+        cipher = Cipher(self.aes, _ECB)
+        contexts = self._ecb = (cipher.encryptor(), cipher.decryptor())
+        with _CONTEXTS_LOCK:
+            _WITH_CONTEXTS[self] = None
+            while len(_WITH_CONTEXTS) > CONTEXT_CACHE:
+                _WITH_CONTEXTS.popitem(last=False)[0]._ecb = None
         return contexts
 
     def decrypt(self, payload: bytes) -> bytes:
         if len(payload) < 32 or len(payload) % 16:
             raise wire.Malformed("encrypted payload is not IV plus whole AES blocks")
-        n = len(payload) - 16
-        # CBC: each block's cipher output XOR the block before it (the IV for the first).
-        blocks = self._contexts()[1].update(payload[16:])
-        clear = (int.from_bytes(blocks, "big") ^ int.from_bytes(payload[:n], "big")).to_bytes(n, "big")
+        contexts = self._ecb
+        if contexts is None:
+            library = Cipher(self.aes, modes.CBC(payload[:16])).decryptor()
+            clear = library.update(payload[16:]) + library.finalize()
+        else:
+            # CBC: each block's cipher output XOR the block before it (the IV for the first).
+            n = len(payload) - 16
+            blocks = contexts[1].update(payload[16:])
+            clear = (int.from_bytes(blocks, "big") ^ int.from_bytes(payload[:n], "big")).to_bytes(n, "big")
         pad = clear[-1]
         if pad > 15:
             raise wire.Malformed("bad confidentiality pad length")
@@ -153,13 +174,19 @@ class SessionKeys:
         pad = (-(len(payload) + 1)) % 16
         iv = os.urandom(16)
         plain = payload + bytes(range(1, pad + 1)) + bytes((pad,))
-        encrypt = self._contexts()[0].update
-        body = bytearray(iv)
-        previous = int.from_bytes(iv, "big")
-        for i in range(0, len(plain), 16):  # CBC: each block XOR the cipher block before it
-            block = encrypt((int.from_bytes(plain[i:i + 16], "big") ^ previous).to_bytes(16, "big"))
-            body += block
-            previous = int.from_bytes(block, "big")
+        contexts = self._ecb or self._admit()
+        if contexts is None:
+            library = Cipher(self.aes, modes.CBC(iv)).encryptor()
+            body = iv + library.update(plain) + library.finalize()
+        else:
+            encrypt = contexts[0].update
+            chained = bytearray(iv)
+            previous = int.from_bytes(iv, "big")
+            for i in range(0, len(plain), 16):  # CBC: each block XOR the cipher block before it
+                block = encrypt((int.from_bytes(plain[i:i + 16], "big") ^ previous).to_bytes(16, "big"))
+                chained += block
+                previous = int.from_bytes(block, "big")
+            body = bytes(chained)
         msg = bytearray(wire.RMCP_HEADER)
         msg += bytes((wire.AUTHTYPE_RMCPPLUS, payload_type | 0xC0))
         msg += struct.pack("<IIH", session_id, sequence, len(body))

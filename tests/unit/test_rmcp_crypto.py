@@ -1,7 +1,7 @@
-"""AES-CBC-128 as RMCP+ seals payloads: chained by hand on cached block contexts.
+"""AES-CBC-128 as RMCP+ seals payloads: chained by hand for hot keys, the library's CBC otherwise.
 
 The library's own CBC is the reference: every payload length a BMC could
-send must decrypt with it, and keys past the context cache must still work.
+send must decrypt with it on both paths, and keys past the context cache must still work.
 """
 
 from __future__ import annotations
@@ -14,9 +14,22 @@ from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from ironic_scale.rmcp import crypto, wire
 
 
-@pytest.mark.parametrize("suite", sorted(crypto.SUITES))
-def test_sealed_payloads_are_the_librarys_cbc_and_open_again(suite):
+def _keys(suite: int, hot: bool) -> crypto.SessionKeys:
+    """Keys on the hand-chained path (hot: it sealed twice in a row) or the library's."""
     keys = crypto.SessionKeys(crypto.SUITES[suite], os.urandom(32))
+    if hot:
+        keys.seal(wire.PAYLOAD_IPMI, 1, 1, b"")
+        keys.seal(wire.PAYLOAD_IPMI, 1, 2, b"")
+    assert keys.cached is hot
+    return keys
+
+
+@pytest.mark.parametrize("hot", [True, False], ids=["cached-contexts", "library-cbc"])
+@pytest.mark.parametrize("suite", sorted(crypto.SUITES))
+def test_sealed_payloads_are_the_librarys_cbc_and_open_again(suite, hot, monkeypatch):
+    if not hot:  # no key is ever admitted: every packet takes the library's CBC
+        monkeypatch.setattr(crypto, "ADMIT_DISTANCE", -1)
+    keys = _keys(suite, hot)
     for length in range(0, 100):
         payload = os.urandom(length)
         datagram = keys.seal(wire.PAYLOAD_IPMI, 0x01020304, 7, payload)
@@ -27,25 +40,43 @@ def test_sealed_payloads_are_the_librarys_cbc_and_open_again(suite):
         pad = clear[-1]
         assert clear[: -1 - pad] == payload and clear[length:-1] == bytes(range(1, pad + 1))
         assert keys.decrypt(pkt.payload) == payload
+    assert keys.cached is hot
 
 
-def test_decrypt_takes_what_the_librarys_cbc_made():
-    keys = crypto.SessionKeys(crypto.SUITES[3], os.urandom(20))
+@pytest.mark.parametrize("hot", [True, False], ids=["cached-contexts", "library-cbc"])
+def test_decrypt_takes_what_the_librarys_cbc_made(hot):
+    keys = _keys(3, hot)
     iv, payload = os.urandom(16), b"chassis status" + bytes((1,))  # 14 bytes + pad 1 + its length
     enc = Cipher(keys.aes, modes.CBC(iv)).encryptor()
     body = iv + enc.update(payload + b"\x01") + enc.finalize()
     assert keys.decrypt(body) == b"chassis status"
 
 
+def test_a_sweep_over_more_keys_than_the_admit_distance_caches_none(monkeypatch):
+    monkeypatch.setattr(crypto, "ADMIT_DISTANCE", 4)
+    sweep = [crypto.SessionKeys(crypto.SUITES[17], os.urandom(32)) for _ in range(10)]
+    for _ in range(3):
+        for keys in sweep:
+            pkt = wire.Packet.decode(keys.seal(wire.PAYLOAD_IPMI, 1, 1, b"\x20\x18\xc8\x81"))
+            assert keys.decrypt(pkt.payload) == b"\x20\x18\xc8\x81"
+    assert not any(keys.cached for keys in sweep)
+    hot = sweep[0]  # one node polled again and again earns its contexts on its second seal
+    hot.seal(wire.PAYLOAD_IPMI, 1, 2, b"")
+    assert not hot.cached
+    hot.seal(wire.PAYLOAD_IPMI, 1, 3, b"")
+    assert hot.cached
+
+
 def test_keys_past_the_context_cache_still_seal_and_open(monkeypatch):
     monkeypatch.setattr(crypto, "CONTEXT_CACHE", 3)
+    monkeypatch.setattr(crypto, "ADMIT_DISTANCE", 1 << 30)  # every key is hot
     all_keys = [crypto.SessionKeys(crypto.SUITES[17], os.urandom(32)) for _ in range(8)]
-    for _ in range(2):  # the second round rebuilds contexts the first one evicted
+    for _ in range(3):  # later rounds rebuild contexts the earlier ones evicted
         for keys in all_keys:
             pkt = wire.Packet.decode(keys.seal(wire.PAYLOAD_IPMI, 1, 1, b"\x20\x18\xc8\x81"))
             assert keys.decrypt(pkt.payload) == b"\x20\x18\xc8\x81"
     assert len(crypto._WITH_CONTEXTS) <= 3
-    assert sum(k._ecb is not None for k in all_keys) <= 3
+    assert sum(keys.cached for keys in all_keys) == 3
 
 
 def test_a_payload_that_is_not_whole_blocks_is_malformed():

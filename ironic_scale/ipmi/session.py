@@ -365,7 +365,7 @@ class ClientSession:
         if self.inflight is not None and self.inflight.deadline <= now:
             self.inflight.finish(self._timeout())
             self.inflight = None
-        if any(c.deadline <= now for c in self.queue):
+        if self.queue and any(c.deadline <= now for c in self.queue):  # mostly empty: no generator
             timeout = self._timeout()
             for call in [c for c in self.queue if c.deadline <= now]:
                 call.finish(timeout)

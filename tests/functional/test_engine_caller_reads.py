@@ -33,6 +33,16 @@ def wait_for(condition, what: str, limit: float = 20.0) -> None:
         time.sleep(0.01)
 
 
+def one_warm_bmc(fleet_factory, engine_factory, retry_interval: float):
+    """One simulated BMC, an engine with ``retry_interval``, a session already warm."""
+    f = fleet_factory(1)
+    ep = f.endpoints[0]
+    engine = engine_factory(retry_interval=retry_interval)
+    c = creds_of(ep)
+    commands.get_power(engine, c, 5)
+    return f, ep, engine, c
+
+
 def test_a_warm_call_is_read_by_its_own_caller(fleet_factory, engine_factory):
     f = fleet_factory(2)
     engine = engine_factory(retry_interval=1.0)
@@ -94,11 +104,7 @@ def test_callers_sharing_one_socket_get_their_own_answers_beside_a_sweep(fleet_f
 
 
 def test_a_lost_answer_comes_by_the_io_threads_retransmission(fleet_factory, engine_factory):
-    f = fleet_factory(1)
-    ep = f.endpoints[0]
-    engine = engine_factory(retry_interval=0.5)
-    c = creds_of(ep)
-    commands.get_power(engine, c, 5)
+    f, ep, engine, c = one_warm_bmc(fleet_factory, engine_factory, 0.5)
     f.control.set([ep.key], loss=1.0)  # the next requests go unanswered
     result: list[object] = []
     caller = threading.Thread(target=lambda: result.append(commands.get_power(engine, c, 30)))
@@ -111,11 +117,7 @@ def test_a_lost_answer_comes_by_the_io_threads_retransmission(fleet_factory, eng
 
 
 def test_a_deadline_before_the_first_retransmission_ends_the_call(fleet_factory, engine_factory):
-    f = fleet_factory(1)
-    ep = f.endpoints[0]
-    engine = engine_factory(retry_interval=60.0)  # no retransmission within the test
-    c = creds_of(ep)
-    commands.get_power(engine, c, 5)
+    f, ep, engine, c = one_warm_bmc(fleet_factory, engine_factory, 60.0)  # no retransmission here
     f.control.set([ep.key], dead=True)
     with pytest.raises(errors.BMCTimeout):
         commands.get_power(engine, c, 0.5)
@@ -126,13 +128,9 @@ def test_a_deadline_before_the_first_retransmission_ends_the_call(fleet_factory,
 
 
 def test_shutdown_wakes_a_caller_reading_its_socket(fleet_factory, engine_factory):
-    f = fleet_factory(1)
-    ep = f.endpoints[0]
     # Without the wake-up the caller would sit on its socket until the first
     # retransmission, 60 s away, and the join below would fail.
-    engine = engine_factory(retry_interval=60.0)
-    c = creds_of(ep)
-    commands.get_power(engine, c, 5)
+    f, ep, engine, c = one_warm_bmc(fleet_factory, engine_factory, 60.0)
     f.control.set([ep.key], dead=True)
     errors_seen: list[BaseException] = []
 

@@ -131,7 +131,9 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._stopping = False
         # Held by the IO thread except while it waits in epoll; whoever holds it may touch
-        # sessions, timers and counters. Callers only ever try it without blocking.
+        # sessions, timers and counters. A caller starting a call only tries it (else the
+        # IO thread sends); a caller leading a socket (_lead) blocks on it for moments,
+        # to route what arrived and to hand the socket back.
         self._state = threading.Lock()
         self._wake_at = 0.0  # when the IO thread's current epoll wait ends at the latest
         self._closed = False  # shut down for good: new requests fail at once

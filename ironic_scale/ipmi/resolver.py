@@ -22,6 +22,7 @@ import string
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
@@ -117,16 +118,27 @@ def _getaddrinfo(host: str, port: int) -> Peer:
 
 
 class Resolver:
-    """Host names to addresses: cached for ``ttl`` seconds, looked up off the caller's thread."""
+    """Host names to addresses: cached for ``ttl`` seconds, looked up off the caller's thread.
+
+    An entry past its ``ttl`` is still answered for one more ``ttl`` while one
+    background lookup at a time refreshes such entries: a conductor whose sweep
+    comes round every ``ttl`` would otherwise wait for its whole fleet's names
+    again on each sweep. A refresh that fails drops the entry, so the next call
+    reports why.
+    """
 
     def __init__(self, ttl: float = 60.0, workers: int = 2, lookup: Lookup = _getaddrinfo):
         self.ttl = ttl
+        self.workers = workers
         self._lookup = lookup
         # Reentrant: a lookup that finishes at once runs its done-callback in
         # the submitting thread, inside resolve()'s locked block.
         self._lock = threading.RLock()
         self._cache: dict[tuple[str, int], tuple[float, Peer]] = {}
+        self._prune_at = 4096  # cache size that triggers dropping long-expired names
         self._pending: dict[tuple[str, int], Future] = {}
+        self._stale: dict[tuple[str, int], None] = {}  # waiting for a refresh, oldest first
+        self._refreshing: Future | None = None
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ipmi-resolver")
 
     def resolve(self, address: str, port: int, timeout: float) -> Peer:
@@ -140,29 +152,57 @@ class Resolver:
                      timeout: float) -> dict[tuple[str, int], Peer | errors.IPMIError]:
         """Every ``(address, port)``'s peer, or the IPMIError why not.
 
-        All lookups start first, then each is waited for until ``timeout`` after
-        this call at the latest: one slow name costs the others nothing.
+        Names not cached are looked up at most ``workers`` at a time, each given
+        ``timeout`` from its start, and none starts later than ``timeout`` after
+        this call: a slow name costs the others nothing, the whole takes at most
+        twice ``timeout``, and a ``resolve`` from another thread waits behind a
+        few lookups, not behind a fleet's. Names never started are looked up by
+        the next call.
         """
-        deadline = time.monotonic() + timeout
-        started: dict[tuple[str, int], Peer | Future | errors.IPMIError] = {}
+        closing = time.monotonic() + timeout  # no lookup starts after this
+        peers: dict[tuple[str, int], Peer | errors.IPMIError | None] = {}
+        cold: list[tuple[str, int]] = []
         for key in targets:
-            if key not in started:
+            if key not in peers:
                 try:
-                    started[key] = self._start(*key)
+                    peers[key] = self._known(*key)
                 except errors.IPMIError as e:
-                    started[key] = e
-        peers: dict[tuple[str, int], Peer | errors.IPMIError] = {}
-        for key, peer in started.items():
-            if isinstance(peer, Future):
-                try:
-                    peer = self._wait(peer, key[0], max(0.0, deadline - time.monotonic()), timeout)
-                except errors.IPMIError as e:
-                    peer = e
-            peers[key] = peer
-        return peers
+                    peers[key] = e
+                if peers[key] is None:
+                    cold.append(key)
+        waiting: dict[Future, tuple[tuple[str, int], float]] = {}
+        queued = iter(cold)
+        while True:
+            now = time.monotonic()
+            while len(waiting) < self.workers and now < closing:
+                key = next(queued, None)
+                if key is None:
+                    break
+                started = self._start(*key)  # cached meanwhile by another caller's lookup?
+                if isinstance(started, Future):
+                    waiting[started] = (key, now + timeout)
+                else:
+                    peers[key] = started
+            if not waiting:
+                break
+            futures.wait(waiting, min(d for _, d in waiting.values()) - now,
+                         return_when=futures.FIRST_COMPLETED)
+            now = time.monotonic()
+            for future, (key, deadline) in list(waiting.items()):
+                if future.done() or deadline <= now:
+                    del waiting[future]
+                    try:
+                        peers[key] = self._wait(future, key[0], 0.0, timeout)
+                    except errors.IPMIError as e:
+                        peers[key] = e
+        for key in queued:
+            peers[key] = errors.BMCTimeout(
+                f"BMC address {key[0]} was not looked up: resolving {len(cold)} host names "
+                f"took longer than {timeout:g} s (it is looked up on the next call)")
+        return peers  # type: ignore[return-value]  # every None was replaced above
 
-    def _start(self, address: str, port: int) -> Peer | Future:
-        """The peer at once (numeric, or cached), or the Future of its lookup (one per name)."""
+    def _known(self, address: str, port: int) -> Peer | None:
+        """The peer with no lookup (numeric, or cached), or None: a name to look up."""
         numeric = canonical_ipv4(address)
         if numeric is not None:
             return (numeric, port)
@@ -172,17 +212,48 @@ class Resolver:
                 raise errors.IPMIError(f"BMC address {address} is not a valid IPv6 address")
             return peer
         key = (address, port)
+        hit = self._cache.get(key)
+        if hit is None:
+            return None
+        expires, peer = hit
         now = time.monotonic()
+        if expires > now:
+            return peer
+        if expires + self.ttl <= now:
+            return None  # too old to answer with: looked up again, the caller waits
         with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None and hit[0] > now:
-                return hit[1]
+            if key not in self._pending and key in self._cache:
+                self._stale[key] = None
+                self._refresh_next()
+        return peer
+
+    def _start(self, address: str, port: int) -> Peer | Future:
+        """The peer at once (numeric, or cached), or the Future of its lookup (one per name)."""
+        peer = self._known(address, port)
+        if peer is not None:
+            return peer
+        key = (address, port)
+        with self._lock:
             future = self._pending.get(key)
             if future is None:  # one lookup per name, however many callers wait for it
-                future = self._pool.submit(self._lookup, address, port)
-                self._pending[key] = future
-                future.add_done_callback(lambda f, key=key: self._done(key, f))
+                future = self._submit(key)
         return future
+
+    def _submit(self, key: tuple[str, int]) -> Future:
+        """Start looking ``key`` up (under the lock)."""
+        future = self._pool.submit(self._lookup, *key)
+        self._pending[key] = future
+        future.add_done_callback(lambda f, key=key: self._done(key, f))
+        return future
+
+    def _refresh_next(self) -> None:
+        """Start the oldest waiting refresh if none runs (under the lock)."""
+        while self._refreshing is None and self._stale:
+            key = next(iter(self._stale))
+            del self._stale[key]
+            hit = self._cache.get(key)
+            if key not in self._pending and hit is not None and hit[0] <= time.monotonic():
+                self._refreshing = self._submit(key)
 
     @staticmethod
     def _wait(future: Future, address: str, wait: float, timeout: float) -> Peer:
@@ -200,6 +271,14 @@ class Resolver:
             self._pending.pop(key, None)
             if future.exception() is None:
                 self._cache[key] = (time.monotonic() + self.ttl, future.result())
-                if len(self._cache) > 4096:  # names of nodes long gone
-                    now = time.monotonic()
+                if len(self._cache) > self._prune_at:  # names of nodes long gone
+                    now = time.monotonic() - self.ttl
                     self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+                    # Amortised: pruning a large live fleet's cache on every lookup
+                    # would cost a whole pass over it per name.
+                    self._prune_at = max(4096, 2 * len(self._cache))
+            else:
+                self._cache.pop(key, None)  # a refresh failed: the next call learns why
+            if future is self._refreshing:
+                self._refreshing = None
+                self._refresh_next()

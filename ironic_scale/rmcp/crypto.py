@@ -6,13 +6,13 @@ the same way (pyghmi/ipmi/private/session.py, _got_rakp2 and send_payload).
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import hmac
 import itertools
 import os
 import struct
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,15 +99,25 @@ CONTEXT_CACHE = 1024
 # the cache to the hot ones instead of rebuilding and evicting on every packet.
 ADMIT_DISTANCE = 256
 _SEALS = itertools.count()
-_WITH_CONTEXTS: collections.OrderedDict[SessionKeys, None] = collections.OrderedDict()
+# Weak: a session logged out takes its keys (and their contexts) with it.
+_WITH_CONTEXTS: weakref.WeakKeyDictionary[SessionKeys, None] = weakref.WeakKeyDictionary()
 _CONTEXTS_LOCK = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    # A fork while another thread held the lock would leave the child's copy held forever.
+    global _CONTEXTS_LOCK
+    _CONTEXTS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 _ECB = modes.ECB()
 
 
 class SessionKeys:
     """Keys of one active session: integrity (K1) and AES (first 16 bytes of K2)."""
 
-    __slots__ = ("suite", "k1", "aes", "_ecb", "_sealed_at")
+    __slots__ = ("suite", "k1", "aes", "_ecb", "_sealed_at", "__weakref__")
 
     def __init__(self, suite: CipherSuite, sik: bytes):
         self.suite = suite
@@ -148,8 +158,10 @@ class SessionKeys:
         contexts = self._ecb = (cipher.encryptor(), cipher.decryptor())
         with _CONTEXTS_LOCK:
             _WITH_CONTEXTS[self] = None
-            while len(_WITH_CONTEXTS) > CONTEXT_CACHE:
-                _WITH_CONTEXTS.popitem(last=False)[0]._ecb = None
+            while len(_WITH_CONTEXTS) > CONTEXT_CACHE:  # oldest admitted first
+                oldest = next(iter(_WITH_CONTEXTS))
+                del _WITH_CONTEXTS[oldest]
+                oldest._ecb = None
         return contexts
 
     def decrypt(self, payload: bytes) -> bytes:

@@ -6,7 +6,11 @@ send must decrypt with it on both paths, and keys past the context cache must st
 
 from __future__ import annotations
 
+import gc
 import os
+import select
+import signal
+import weakref
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
@@ -77,6 +81,36 @@ def test_keys_past_the_context_cache_still_seal_and_open(monkeypatch):
             assert keys.decrypt(pkt.payload) == b"\x20\x18\xc8\x81"
     assert len(crypto._WITH_CONTEXTS) <= 3
     assert sum(keys.cached for keys in all_keys) == 3
+
+
+def test_a_key_logged_out_leaves_the_context_cache():
+    keys = _keys(17, hot=True)
+    gone = weakref.ref(keys)
+    assert keys in crypto._WITH_CONTEXTS
+    del keys
+    gc.collect()
+    assert gone() is None, "the context cache kept a logged-out session's keys alive"
+
+
+def test_a_child_forked_while_the_cache_lock_was_held_still_admits_keys():
+    # Another thread of the conductor may hold the lock when Ironic forks a worker.
+    with crypto._CONTEXTS_LOCK:
+        pid = os.fork()
+        if pid == 0:  # the child: admitting a key takes the lock
+            try:
+                os._exit(0 if _keys(17, hot=True).cached else 1)
+            finally:
+                os._exit(2)
+    pidfd = os.pidfd_open(pid)
+    try:
+        exited, _, _ = select.select([pidfd], [], [], 30.0)
+        if not exited:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(pidfd)
+    assert exited, "the child hung on the lock its parent held at the fork"
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_a_payload_that_is_not_whole_blocks_is_malformed():

@@ -253,7 +253,10 @@ class Resolver:
             del self._stale[key]
             hit = self._cache.get(key)
             if key not in self._pending and hit is not None and hit[0] <= time.monotonic():
-                self._refreshing = self._submit(key)
+                try:
+                    self._refreshing = self._submit(key)
+                except RuntimeError:  # the interpreter is exiting: its pools take no work
+                    self._stale.clear()
 
     @staticmethod
     def _wait(future: Future, address: str, wait: float, timeout: float) -> Peer:

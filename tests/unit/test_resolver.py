@@ -252,3 +252,17 @@ def test_a_large_cache_is_pruned_of_expired_names_only_now_and_then(monkeypatch)
     # One pass over the cache per doubling, not one per name (which at 25,000
     # host names was ~600 million entry visits a sweep).
     assert 1 <= len(prunes) <= 2, prunes
+
+
+def test_an_expired_name_still_answers_when_no_refresh_can_start(monkeypatch):
+    # At interpreter exit the pools take no new work: the stale answer must not raise.
+    from ironic_scale.ipmi import resolver as module
+
+    clock = _Clock()
+    monkeypatch.setattr(module, "time", clock)
+    resolver = Resolver(ttl=60.0, lookup=lambda host, port: ("127.0.0.1", port))
+    assert resolver.resolve("bmc", 623, 1.0) == ("127.0.0.1", 623)
+    resolver._pool.shutdown()
+    clock.now += 61
+    assert resolver.resolve("bmc", 623, 1.0) == ("127.0.0.1", 623)
+    assert resolver.resolve_many([("bmc", 623)], 1.0) == {("bmc", 623): ("127.0.0.1", 623)}

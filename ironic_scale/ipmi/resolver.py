@@ -139,6 +139,7 @@ class Resolver:
         self._pending: dict[tuple[str, int], Future] = {}
         self._stale: dict[tuple[str, int], None] = {}  # waiting for a refresh, oldest first
         self._refreshing: Future | None = None
+        self._starting_refreshes = False  # _refresh_next is running in this thread
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ipmi-resolver")
 
     def resolve(self, address: str, port: int, timeout: float) -> Peer:
@@ -239,24 +240,32 @@ class Resolver:
                 future = self._submit(key)
         return future
 
-    def _submit(self, key: tuple[str, int]) -> Future:
+    def _submit(self, key: tuple[str, int], refresh: bool = False) -> Future:
         """Start looking ``key`` up (under the lock)."""
         future = self._pool.submit(self._lookup, *key)
         self._pending[key] = future
+        if refresh:  # before the callback: a lookup done already runs _done right here
+            self._refreshing = future
         future.add_done_callback(lambda f, key=key: self._done(key, f))
         return future
 
     def _refresh_next(self) -> None:
         """Start the oldest waiting refresh if none runs (under the lock)."""
-        while self._refreshing is None and self._stale:
-            key = next(iter(self._stale))
-            del self._stale[key]
-            hit = self._cache.get(key)
-            if key not in self._pending and hit is not None and hit[0] <= time.monotonic():
-                try:
-                    self._refreshing = self._submit(key)
-                except RuntimeError:  # the interpreter is exiting: its pools take no work
-                    self._stale.clear()
+        if self._starting_refreshes:  # a refresh done at once calls back in: the loop below goes on
+            return
+        self._starting_refreshes = True
+        try:
+            while self._refreshing is None and self._stale:
+                key = next(iter(self._stale))
+                del self._stale[key]
+                hit = self._cache.get(key)
+                if key not in self._pending and hit is not None and hit[0] <= time.monotonic():
+                    try:
+                        self._submit(key, refresh=True)
+                    except RuntimeError:  # the interpreter is exiting: its pools take no work
+                        self._stale.clear()
+        finally:
+            self._starting_refreshes = False
 
     @staticmethod
     def _wait(future: Future, address: str, wait: float, timeout: float) -> Peer:

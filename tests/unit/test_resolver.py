@@ -2,6 +2,7 @@
 
 import threading
 import time
+from concurrent.futures import Future
 
 import pytest
 
@@ -266,3 +267,37 @@ def test_an_expired_name_still_answers_when_no_refresh_can_start(monkeypatch):
     clock.now += 61
     assert resolver.resolve("bmc", 623, 1.0) == ("127.0.0.1", 623)
     assert resolver.resolve_many([("bmc", 623)], 1.0) == {("bmc", 623): ("127.0.0.1", 623)}
+
+
+class _InlinePool:
+    """A pool whose lookups are done before submit returns: a lookup answered from
+    /etc/hosts can finish before its done-callback is added, and this makes it always."""
+
+    def submit(self, fn, *args):
+        future = Future()
+        future.set_result(fn(*args))
+        return future
+
+
+def test_refreshes_go_on_when_each_is_done_before_its_callback_is_added(monkeypatch):
+    from ironic_scale.ipmi import resolver as module
+
+    clock = _Clock()
+    monkeypatch.setattr(module, "time", clock)
+    calls = []
+
+    def lookup(host, port):
+        calls.append(host)
+        return ("127.0.0.1", port)
+
+    resolver = Resolver(ttl=60.0, lookup=lookup)
+    resolver._pool = _InlinePool()
+    names = [(f"bmc-{i}", 623) for i in range(3)]
+    resolver.resolve_many(names, 1.0)
+    clock.now += 61
+    assert resolver.resolve_many(names, 1.0) == {k: ("127.0.0.1", 623) for k in names}
+    assert calls == ["bmc-0", "bmc-1", "bmc-2"] * 2, "the refresh chain stalled"
+    assert all(resolver._cache[k][0] > clock.now for k in names)
+    clock.now += 61
+    resolver.resolve_many(names, 1.0)
+    assert len(calls) == 9, "refreshing stopped for good after a quick lookup"
